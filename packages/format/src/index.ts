@@ -1,0 +1,1 @@
+export { isPxarError, PXAR_ERROR_CODES, PxarError, type PxarErrorCode, PxarFormatError } from './errors.ts'
