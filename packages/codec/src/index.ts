@@ -1,1 +1,2 @@
-export {}
+export * from './encoding.ts'
+export * from './decoding.ts'

@@ -1,1 +1,3 @@
-export {}
+export * from './formats.ts'
+export * from './store.ts'
+export * from './pipeline.ts'

@@ -1,0 +1,2 @@
+// Decoder and accessor side of @pxar/codec: re-exports only.
+export {}

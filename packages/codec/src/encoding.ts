@@ -1,0 +1,2 @@
+// Encoder side of @pxar/codec: re-exports only.
+export {}

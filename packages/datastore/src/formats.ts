@@ -1,0 +1,2 @@
+// Blobs, crypto, key files, indexes: re-exports only.
+export {}

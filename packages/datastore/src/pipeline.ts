@@ -1,0 +1,2 @@
+// Store pipeline (chunk, hash, encode, insert, index on worker threads): re-exports only.
+export {}

@@ -1,0 +1,2 @@
+// Chunk store, canonical JSON, manifests, catalog, snapshots, prune, GC, verify: re-exports only.
+export {}
