@@ -1,2 +1,3 @@
 // Chunk store, canonical JSON, manifests, catalog, snapshots, prune, GC, verify: re-exports only.
-export {}
+export * from './canonical-json.ts'
+export * from './manifest.ts'
