@@ -3,7 +3,13 @@ import { describe, expect, it } from 'vitest'
 import { vectorsDir } from '../../../scripts/vectors.ts'
 import { listPbsCases, pbsCaseName, runPbsCase } from '../../../tools/conformance/src/run.ts'
 
-const STORE_CATEGORIES = new Set(['canonical-json', 'catalog'])
+const STORE_CATEGORIES = new Set([
+  'canonical-json',
+  'catalog',
+  'manifest-sign',
+  'manifest-verify',
+  'datastore-manifest',
+])
 
 describe('PBS store vectors', () => {
   const cases = listPbsCases(vectorsDir('pbs')).filter((c) => STORE_CATEGORIES.has(c.category))
