@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Chunker } from '@pxar/chunker'
+import { decryptKeyConfig, parseKeyConfig } from '@pxar/datastore'
 import { fail, type PbsCase } from '../types.ts'
 import { generate } from './gen.ts'
 
@@ -93,6 +94,17 @@ export async function chunk(c: PbsCase): Promise<void> {
   check(c, plainDigest, false)
 }
 
-export async function chunkKeyed(_c: PbsCase): Promise<void> {
-  fail('not implemented yet')
+export async function chunkKeyed(c: PbsCase): Promise<void> {
+  const keyFile = commandOption(c, '--keyfile') ?? c.inputs[0]
+  if (keyFile === undefined) fail('chunk-keyed case names no key file')
+  const password = commandOption(c, '--password') ?? (c.raw.password as string | undefined)
+  const kc = parseKeyConfig(readFileSync(join(c.root, keyFile), 'utf8'))
+  const { cryptConfig } = await decryptKeyConfig(kc, password === undefined ? {} : { password })
+  // Keyed digest SHA-256(data || idKey), hashed piecewise like CryptConfig.computeDigest.
+  const keyedDigest: DigestFn = (pieces) => {
+    const h = createHash('sha256')
+    for (const p of pieces) h.update(p)
+    return h.update(cryptConfig.idKey).digest('hex')
+  }
+  check(c, keyedDigest, true)
 }
