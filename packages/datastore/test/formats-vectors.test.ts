@@ -6,6 +6,7 @@ import { describe, it } from 'vitest'
 import { vectorsDir } from '../../../scripts/vectors.ts'
 import * as blob from '../../../tools/conformance/src/pbs/blob.ts'
 import * as digest from '../../../tools/conformance/src/pbs/digest.ts'
+import * as indexFiles from '../../../tools/conformance/src/pbs/index-files.ts'
 import * as keys from '../../../tools/conformance/src/pbs/keys.ts'
 import type { PbsCase } from '../../../tools/conformance/src/types.ts'
 
@@ -16,6 +17,8 @@ const HANDLERS: Record<string, (c: PbsCase) => Promise<void>> = {
   'blob-encode': blob.blobEncode,
   'blob-decode': blob.blobDecode,
   digest: digest.digest,
+  didx: indexFiles.didx,
+  fidx: indexFiles.fidx,
 }
 
 const root = vectorsDir('pbs')
