@@ -1,2 +1,5 @@
 // Decoder and accessor side of @pxar/codec: re-exports only.
-export {}
+export { type DecodedEntry, type DecodeOptions, decode, readPayloadAt } from './decode.ts'
+export { Decoder, type DecoderEvent, type DecoderOptions } from './decoder.ts'
+export { type DeviceNumbers, type Entry, type EntryKind, ZERO_METADATA } from './entry.ts'
+export { bufferReadAt, type ReadAt, readExactAt } from './read-at.ts'
