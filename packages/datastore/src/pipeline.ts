@@ -1,4 +1,5 @@
 // Store pipeline (chunk, hash, encode, insert, index on worker threads): re-exports only.
+export { type ChunkStoreSinkOptions, chunkStoreSink } from './pipeline/chunk-store-sink.ts'
 export {
   type BlobEncoderOptions,
   createBlobEncoder,

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Chunker, FixedChunker } from '@pxar/chunker'
@@ -10,7 +10,9 @@ import { generate, generateAll } from '../../../tools/conformance/src/pbs/gen.ts
 import {
   type BlobEncoder,
   type ChunkSink,
+  ChunkStore,
   CryptConfig,
+  chunkStoreSink,
   createInlineEncoder,
   decodeBlob,
   decryptKeyConfig,
@@ -28,33 +30,6 @@ const root = vectorsDir('pbs')
 const expectation = (name: string) => JSON.parse(readFileSync(join(root, 'chunk', name), 'utf8'))
 
 const sha256Hex = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex')
-
-/** A minimal PBS-layout chunk store in a directory: `.chunks/<4 hex>/<64 hex>`, written atomically. */
-class DirSink implements ChunkSink {
-  readonly dir: string
-  constructor(dir: string) {
-    this.dir = dir
-  }
-  path(digest: Uint8Array): string {
-    const hex = toHex(digest)
-    return join(this.dir, '.chunks', hex.slice(0, 4), hex)
-  }
-  async has(digest: Uint8Array<ArrayBuffer>): Promise<boolean> {
-    return stat(this.path(digest)).then(
-      () => true,
-      () => false,
-    )
-  }
-  async insert(digest: Uint8Array<ArrayBuffer>, blob: Uint8Array<ArrayBuffer>): Promise<boolean> {
-    const path = this.path(digest)
-    if (await this.has(digest)) return false
-    await mkdir(join(path, '..'), { recursive: true })
-    const tmp = `${path}.tmp_${process.pid}`
-    await writeFile(tmp, blob)
-    await rename(tmp, path)
-    return true
-  }
-}
 
 describe('storeDynamic', () => {
   it('reproduces the vector chunk ends and digests, and stores decodable blobs (2 workers)', async () => {
@@ -281,7 +256,7 @@ describe('storeFixed', () => {
   })
 })
 
-describe('pipeline against a temp-dir chunk store', () => {
+describe('pipeline against a temp-dir ChunkStore', () => {
   let dir: string
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'pxar-pipeline-'))
@@ -290,20 +265,49 @@ describe('pipeline against a temp-dir chunk store', () => {
     await rm(dir, { recursive: true, force: true })
   })
 
-  it('writes PBS-layout chunk files and reuses them', async () => {
-    const sink = new DirSink(dir)
-    const first = await storeDynamic(generate('text:11:3M'), { sink, avgSize: 262144, workers: 2 })
-    const prefixes = await readdir(join(dir, '.chunks'))
-    let files = 0
-    for (const p of prefixes) files += (await readdir(join(dir, '.chunks', p))).length
-    expect(files).toBe(first.stats.newChunks)
-    for (const e of first.entries) {
-      const blob = await readFile(sink.path(e.digest))
-      decodeBlob(blob, { digest: e.digest })
+  it('writes PBS-layout chunk files, then only touches them on a second run', async () => {
+    const store = await ChunkStore.create(join(dir, 'ds'), { prefixDirs: 'lazy' })
+    const done = store.registerWriter()
+    try {
+      const first = await storeDynamic(generate('text:11:3M'), {
+        sink: chunkStoreSink(store),
+        avgSize: 262144,
+        workers: 2,
+      })
+      let files = 0
+      for await (const _ of store.listChunks()) files++
+      expect(files).toBe(first.stats.newChunks)
+      for (const e of first.entries) {
+        const path = store.chunkPath(e.digest)
+        expect(path).toBe(join(dir, 'ds', '.chunks', toHex(e.digest).slice(0, 4), toHex(e.digest)))
+        decodeBlob(await readFile(path), { digest: e.digest })
+      }
+      const again = await storeDynamic(generate('text:11:3M'), {
+        sink: chunkStoreSink(store),
+        avgSize: 262144,
+      })
+      expect(again.stats).toMatchObject({ newChunks: 0, encodedBytes: 0 })
+      expect(again.csum).toEqual(first.csum)
+      // Without the existence check, chunks are encoded and the store reports duplicates.
+      const third = await storeDynamic(generate('text:11:3M'), {
+        sink: chunkStoreSink(store, { skipKnown: false }),
+        avgSize: 262144,
+      })
+      expect(third.stats.newChunks).toBe(0)
+      expect(third.stats.knownChunks).toBe(first.stats.newChunks)
+    } finally {
+      done()
     }
-    const again = await storeDynamic(generate('text:11:3M'), { sink, avgSize: 262144 })
-    expect(again.stats.newChunks).toBe(0)
-    expect(again.csum).toEqual(first.csum)
+  })
+
+  it('stores a fixed-chunk image', async () => {
+    const store = await ChunkStore.create(join(dir, 'img'), { prefixDirs: 'lazy' })
+    const r = await storeFixed(generate('splitmix64:3:5M'), {
+      sink: chunkStoreSink(store),
+      chunkSize: 1 << 20,
+    })
+    expect(r.digests.length).toBe(5)
+    for (const d of r.digests) decodeBlob(await store.read(d), { digest: d })
   })
 })
 
