@@ -1,3 +1,4 @@
 export * from './formats.ts'
-export * from './store.ts'
+export * from './index-reader.ts'
 export * from './pipeline.ts'
+export * from './store.ts'
