@@ -1,2 +1,11 @@
 // Encoder side of @pxar/codec: re-exports only.
-export {}
+export {
+  type DeviceInput,
+  ENCODER_ERROR_CODES,
+  Encoder,
+  type EncoderOptions,
+  FileWriter,
+  type LinkOffset,
+  type NameInput,
+} from './encoder.ts'
+export { BufferSink, type ByteSink, concatBytes } from './writers.ts'
