@@ -388,5 +388,5 @@ export class DynamicIndex {
 
 /** Reads and parses a `.didx` file. */
 export async function readDynamicIndexFile(path: string): Promise<DynamicIndex> {
-  return DynamicIndex.parse(await readFile(path))
+  return DynamicIndex.parse(toBytes(await readFile(path)))
 }

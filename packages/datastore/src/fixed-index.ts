@@ -257,5 +257,5 @@ export class FixedIndex {
 
 /** Reads and parses a `.fidx` file. */
 export async function readFixedIndexFile(path: string): Promise<FixedIndex> {
-  return FixedIndex.parse(await readFile(path))
+  return FixedIndex.parse(toBytes(await readFile(path)))
 }
