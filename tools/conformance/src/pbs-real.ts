@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import { decode } from '@pxar/codec'
 import {
   CatalogReader,
   ChunkStore,
@@ -18,6 +19,7 @@ import {
   parseKeyConfig,
   parseManifest,
 } from '@pxar/datastore'
+import { contentFields, entryJson, expectEqual } from './pxar/pxar-json.ts'
 import { fail } from './types.ts'
 
 export interface PbsRealSnapshot {
@@ -85,7 +87,8 @@ export interface PbsRealArchive {
 /**
  * Verifies one snapshot: manifest blob decodes (signature checked with the key when encrypted)
  * to the expected manifest; every index matches the manifest's csum and size; each archive's
- * stream hashes to the expected SHA-256; the catalog dumps to the expected lines.
+ * stream hashes to the expected SHA-256 and decodes to the expected entries; the catalog dumps
+ * to the expected lines.
  * Returns readers over the archives for further checks (pxar decoding).
  */
 export async function checkPbsRealSnapshot(s: PbsRealSnapshot): Promise<PbsRealArchive[]> {
@@ -130,6 +133,16 @@ export async function checkPbsRealSnapshot(s: PbsRealSnapshot): Promise<PbsRealA
         .trim()
         .split(/\s+/)[0]
       if (hash.digest('hex') !== want) fail(`${name}: stream SHA-256 differs from expected`)
+    }
+    if (name.endsWith('.pxar') && existsSync(expected(`${name}.dump.json`))) {
+      // Decode the archive straight from the chunks, streaming, as a restore would.
+      const dump: Record<string, unknown>[] = []
+      for await (const e of decode(reader.stream())) {
+        const o = entryJson(e)
+        if (e.kind === 'file') Object.assign(o, await contentFields(e.content, e.fileSize ?? 0))
+        dump.push(o)
+      }
+      expectEqual(dump, JSON.parse(readFileSync(expected(`${name}.dump.json`), 'utf8')), `${name} dump`)
     }
     if (name === 'catalog.pcat1' && existsSync(expected('catalog.txt'))) {
       const parts: Uint8Array[] = []

@@ -12,7 +12,7 @@ describe('datastore written by proxmox-backup-client', () => {
     ])
   })
   for (const s of snapshots) {
-    it(`${s.path}: manifest, index csums, archive stream and catalog`, async () => {
+    it(`${s.path}: manifest, index csums, archive stream and entries, catalog`, async () => {
       const archives = await checkPbsRealSnapshot(s)
       expect(archives.map((a) => a.name).sort()).toEqual(['catalog.pcat1', 'root.pxar'])
     })
