@@ -252,6 +252,16 @@ class RandomPayload implements PayloadSource {
 }
 
 /**
+ * Checks that a PAYLOAD item of `size` data bytes starts at `offset` of a payload archive.
+ * @throws {PxarFormatError} `ERR_PXAR_INVALID_DATA` otherwise.
+ */
+export async function checkPayloadItem(src: ReadAt, offset: number, size: number): Promise<void> {
+  const h = new Uint8Array(16)
+  await readExactAt(src, h, offset)
+  checkPayloadHeader(h, offset, size)
+}
+
+/**
  * Reads the data of the PAYLOAD item at `offset` (its header) of a payload archive, in pieces.
  * @throws {PxarFormatError} when the item there is not a PAYLOAD of `size` bytes.
  */
@@ -261,9 +271,7 @@ export async function* readPayloadAt(
   size: number,
   pieceSize: number = PIECE,
 ): AsyncGenerator<Uint8Array> {
-  const h = new Uint8Array(16)
-  await readExactAt(src, h, offset)
-  checkPayloadHeader(h, offset, size)
+  await checkPayloadItem(src, offset, size)
   let pos = offset + 16
   let left = size
   while (left > 0) {
