@@ -8,4 +8,4 @@ export {
   type LinkOffset,
   type NameInput,
 } from './encoder.ts'
-export { BufferSink, type ByteSink, concatBytes } from './writers.ts'
+export { BufferSink, type ByteSink, concatBytes, drain } from './writers.ts'

@@ -60,6 +60,25 @@ export class BufferSink implements ByteSink {
   }
 }
 
+/**
+ * Writes everything queued in `buffer` through an async writer, one chunk at a time, awaiting
+ * each write: call it between encoder calls to stream an archive with backpressure.
+ * @example
+ * const fh = await open('out.pxar', 'w')
+ * enc.addFile(name, meta, data)
+ * await drain(sink, (chunk) => fh.write(chunk))
+ */
+export async function drain(
+  buffer: BufferSink,
+  write: (bytes: Uint8Array) => unknown | Promise<unknown>,
+): Promise<void> {
+  for (;;) {
+    const chunks = buffer.take()
+    if (chunks.length === 0) return
+    for (const c of chunks) await write(c)
+  }
+}
+
 /** Concatenates byte arrays into a new buffer. */
 export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
   let n = 0
@@ -121,16 +140,25 @@ export class StreamWriter {
     this.len += n
   }
 
-  /** Hands the staged bytes to the sink (as a fresh buffer the sink may keep). */
+  /** Hands the staged bytes to the sink (as a buffer the sink may keep). */
   flush(): void {
-    if (this.len === 0) return
-    const out = this.bytes.slice(0, this.len)
-    this.flushed += this.len
+    const n = this.len
+    if (n === 0) return
+    this.flushed += n
     this.len = 0
-    // an oversized staging buffer (one huge item) goes back to the normal size
-    if (this.bytes.length > this.#capacity) {
+    let out: Uint8Array
+    if (n >= this.bytes.length >>> 1) {
+      // mostly full: give the buffer away instead of copying it, and start a fresh one
+      out = this.bytes.subarray(0, n)
       this.bytes = new Uint8Array(this.#capacity)
       this.view = new DataView(this.bytes.buffer)
+    } else {
+      out = this.bytes.slice(0, n)
+      // an oversized staging buffer (one huge item) goes back to the normal size
+      if (this.bytes.length > this.#capacity) {
+        this.bytes = new Uint8Array(this.#capacity)
+        this.view = new DataView(this.bytes.buffer)
+      }
     }
     this.sink.write(out)
   }

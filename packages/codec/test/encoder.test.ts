@@ -293,3 +293,31 @@ describe('Encoder properties', () => {
     )
   })
 })
+
+describe('sinks', () => {
+  it('drain streams queued chunks through an async writer, bytes unchanged', async () => {
+    const { drain } = await import('../src/index.ts')
+    const sink = new BufferSink()
+    const e = new Encoder(sink, root, { bufferSize: 64 })
+    const written: Uint8Array[] = []
+    const reference = new BufferSink()
+    const r = new Encoder(reference, root)
+    for (let i = 0; i < 50; i++) {
+      const name = `f${String(i).padStart(3, '0')}`
+      e.addFile(name, fmeta, new Uint8Array(i * 37).fill(i))
+      r.addFile(name, fmeta, new Uint8Array(i * 37).fill(i))
+      await drain(sink, async (c) => {
+        await Promise.resolve()
+        written.push(c)
+      })
+      expect(sink.size).toBe(0)
+    }
+    e.finish()
+    e.close()
+    r.finish()
+    r.close()
+    await drain(sink, (c) => written.push(c))
+    expect(Buffer.concat(written)).toEqual(Buffer.from(reference.takeBytes()))
+    expect(sink.total).toBe(reference.total)
+  })
+})
