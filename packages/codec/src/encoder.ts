@@ -325,7 +325,8 @@ export class Encoder {
 
   /**
    * Adds a symbolic link.
-   * @throws {PxarError} `ERR_PXAR_ENCODER_INVALID` for a bad name or a target over 4096 bytes.
+   * @throws {PxarError} `ERR_PXAR_ENCODER_INVALID` for a bad name, or a target over 4096 bytes or
+   *   containing a NUL byte.
    */
   addSymlink(name: NameInput, metadata: Metadata, target: NameInput): void {
     this.#check()
@@ -334,6 +335,7 @@ export class Encoder {
     checkMetadata(metadata)
     const t = toName(target)
     checkSize(PXAR_SYMLINK, t.length + 1, MAX_PATH_LEN + 1)
+    checkNoNul(t, 'symlink target')
     this.#entry(nameBytes, metadata, PXAR_SYMLINK, t, true)
   }
 
@@ -349,6 +351,7 @@ export class Encoder {
     checkName(nameBytes)
     const t = toName(target)
     checkSize(PXAR_HARDLINK, 8 + t.length + 1, 8 + MAX_PATH_LEN + 1)
+    checkNoNul(t, 'hardlink target')
     const here = this.#out.position
     if (!Number.isSafeInteger(link) || here <= link)
       invalid('invalid hardlink offset, can only point to prior files')
@@ -632,6 +635,11 @@ export class FileWriter {
 function checkName(name: Uint8Array): void {
   const err = filenameError(name)
   if (err !== undefined) invalid(err)
+}
+
+// A NUL inside a NUL-terminated string would not decode back (and cannot occur in a Linux path).
+function checkNoNul(b: Uint8Array, what: string): void {
+  if (b.includes(0)) invalid(`${what} contains a NUL byte`)
 }
 
 function checkSize(h: HType, size: number, max: number): void {

@@ -102,6 +102,20 @@ describe('Encoder basics', () => {
       'ERR_PXAR_ENCODER_INVALID',
     )
     expect(codeOf(() => e.addHardlink('h', 'x', 1_000_000 as LinkOffset))).toBe('ERR_PXAR_ENCODER_INVALID')
+    expect(codeOf(() => e.addSymlink('l', symlinkMetadata().build(), new Uint8Array([0x61, 0])))).toBe(
+      'ERR_PXAR_ENCODER_INVALID',
+    )
+    expect(
+      codeOf(() =>
+        e.addFile(
+          'x',
+          fileMetadata()
+            .xattr(new Uint8Array([0x61, 0]), 'v')
+            .build(),
+          new Uint8Array(0),
+        ),
+      ),
+    ).toBe('ERR_PXAR_ENCODER_INVALID')
     expect(codeOf(() => e.addPayloadRef('r', fmeta, 0, 16))).toBe('ERR_PXAR_ENCODER_INVALID')
     expect(codeOf(() => e.appendPayload(new Uint8Array(1)))).toBe('ERR_PXAR_ENCODER_INVALID')
     expect(codeOf(() => e.createFile('f', fmeta, -1))).toBe('RangeError')

@@ -122,11 +122,14 @@ export function writeU64Value(view: DataView, offset: number, value: U64Value, l
 }
 
 /**
- * Why pxar would refuse to encode `meta`'s variable-size items (XATTR or FCAPS content above
- * {@link MAX_XATTR_LEN}), in upstream's words, or `undefined`.
+ * Why `meta`'s variable-size items cannot be encoded, or `undefined`: XATTR or FCAPS content above
+ * {@link MAX_XATTR_LEN} (pxar's limit, in its words), or an xattr name that is empty or contains a
+ * NUL (it would not decode back to the same name and value).
  */
 export function metadataLimitError(meta: Metadata): string | undefined {
   for (const x of meta.xattrs) {
+    if (x.name.length === 0 || x.name.includes(0))
+      return 'xattr name must be non-empty and contain no NUL byte'
     const size = x.name.length + 1 + x.value.length
     if (size > MAX_XATTR_LEN) return sizeError(size, PXAR_XATTR)
   }

@@ -101,6 +101,14 @@ describe('metadata builders', () => {
     const b = new Uint8Array(size)
     expect(writeMetadataItems(b, new DataView(b.buffer), 0, m)).toBe(size)
     expect(metadataLimitError(m)).toBeUndefined()
+    expect(
+      metadataLimitError(
+        fileMetadata()
+          .xattr(new Uint8Array([1, 0]), 'v')
+          .build(),
+      ),
+    ).toMatch(/NUL/)
+    expect(metadataLimitError(fileMetadata().xattr('', 'v').build())).toMatch(/non-empty/)
     expect(metadataLimitError(fileMetadata().xattr('x', new Uint8Array(65790)).build())).toMatch(
       'invalid content size (65792 > 65791) of entry with XATTR header',
     )
