@@ -104,7 +104,15 @@ export function encodeBlob(data: Uint8Array, options: EncodeBlobOptions = {}): U
   if (data.length > MAX_BLOB_SIZE) {
     throw new PxarError('ERR_BLOB_TOO_LARGE', `blob data too large (${data.length} > ${MAX_BLOB_SIZE} bytes)`)
   }
-  const compressed = options.compress ? zstd().compress(data, BLOB_ZSTD_LEVEL, data.length - 1) : undefined
+  // Like upstream: unencrypted blobs use zstd's streaming encoder (frame without content size),
+  // encrypted blobs the bulk API. Only a strictly shorter frame is kept.
+  const compressed = options.compress
+    ? zstd().compress(data, {
+        level: BLOB_ZSTD_LEVEL,
+        maxSize: data.length - 1,
+        contentSize: options.crypt !== undefined,
+      })
+    : undefined
   if (options.crypt === undefined) {
     const payload = compressed ?? data
     const blob = new Uint8Array(BLOB_HEADER_SIZE + payload.length)

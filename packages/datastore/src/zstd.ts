@@ -17,15 +17,28 @@ import { PxarError } from '@pxar/format'
 /** Names of the available zstd implementations. */
 export type ZstdBackendName = 'node:zlib' | 'zstd-napi' | 'zstd-wasm'
 
+/** Options of {@link ZstdBackend.compress}. */
+export interface ZstdCompressOptions {
+  /** Compression level (PBS: 1). */
+  readonly level: number
+  /**
+   * Return `undefined` when the frame would be longer than this (saves work on incompressible
+   * data whose frame the caller would discard anyway).
+   */
+  readonly maxSize?: number
+  /**
+   * false: produce what a streaming encoder fed with unknown length produces (no content size in
+   * the frame header, parameters for unknown size), like PBS's unencrypted compressed blobs.
+   * Default true: one-shot ("bulk") compression, like PBS's encrypted blobs.
+   */
+  readonly contentSize?: boolean
+}
+
 /** A synchronous zstd implementation. */
 export interface ZstdBackend {
   readonly name: ZstdBackendName
-  /**
-   * Compresses `data` at `level` into one zstd frame. With `maxSize`, returns `undefined`
-   * instead when the frame would be longer than `maxSize` bytes (saves work on incompressible
-   * data where the caller would discard the result anyway).
-   */
-  compress(data: Uint8Array, level: number, maxSize?: number): Uint8Array<ArrayBuffer> | undefined
+  /** Compresses `data` into one zstd frame (see {@link ZstdCompressOptions}). */
+  compress(data: Uint8Array, options: ZstdCompressOptions): Uint8Array<ArrayBuffer> | undefined
   /**
    * Decompresses every frame in `data`. Throws `ERR_BLOB_TOO_LARGE` when the output would exceed
    * `maxOutput` bytes and `ERR_BLOB_DECOMPRESS` for a corrupt stream.
@@ -53,7 +66,7 @@ function asBytes(buf: Uint8Array): Uint8Array<ArrayBuffer> {
 interface ZlibZstd {
   zstdCompressSync(data: Uint8Array, options: { params: Record<number, number> }): Uint8Array
   zstdDecompressSync(data: Uint8Array, options: { maxOutputLength: number }): Uint8Array
-  constants: { ZSTD_c_compressionLevel: number }
+  constants: { ZSTD_c_compressionLevel: number; ZSTD_c_contentSizeFlag: number }
 }
 
 function loadZlib(): ZstdBackend | undefined {
@@ -61,10 +74,13 @@ function loadZlib(): ZstdBackend | undefined {
   if (typeof z.zstdCompressSync !== 'function' || typeof z.zstdDecompressSync !== 'function') return undefined
   const zz = z as ZlibZstd
   const levelParam = zz.constants.ZSTD_c_compressionLevel
+  const sizeFlagParam = zz.constants.ZSTD_c_contentSizeFlag
   return {
     name: 'node:zlib',
-    compress(data, level, maxSize) {
-      const out = zz.zstdCompressSync(data, { params: { [levelParam]: level } })
+    compress(data, { level, maxSize, contentSize = true }) {
+      const params: Record<number, number> = { [levelParam]: level }
+      if (!contentSize) params[sizeFlagParam] = 0
+      const out = zz.zstdCompressSync(data, { params })
       if (maxSize !== undefined && out.length > maxSize) return undefined
       return asBytes(out)
     },
@@ -84,6 +100,9 @@ function loadZlib(): ZstdBackend | undefined {
 
 interface NapiCCtx {
   compress(dst: Uint8Array, src: Uint8Array, level: number): number
+  compressStream2(dst: Uint8Array, src: Uint8Array, endOp: number): [number, number, number]
+  setParameter(param: number, value: number): void
+  reset(directive: number): void
 }
 interface NapiDCtx {
   decompressStream(dst: Uint8Array, src: Uint8Array): [number, number, number]
@@ -94,7 +113,9 @@ interface NapiBinding {
   DCtx: new () => NapiDCtx
   compressBound(size: number): number
   getFrameContentSize(frame: Uint8Array): number | null
-  ResetDirective: { sessionOnly: number }
+  ResetDirective: { sessionOnly: number; sessionAndParameters: number }
+  EndDirective: { continue: number; end: number }
+  CParameter: { compressionLevel: number }
 }
 
 function loadNapi(): ZstdBackend | undefined {
@@ -105,10 +126,49 @@ function loadNapi(): ZstdBackend | undefined {
     return undefined
   }
   let cctx: NapiCCtx | undefined
+  let sctx: NapiCCtx | undefined
   let dctx: NapiDCtx | undefined
+
+  // Streaming compression with unknown length: feed everything with "continue" (so the encoder
+  // cannot learn the size), then "end" until flushed.
+  function compressStreaming(data: Uint8Array, level: number, maxSize: number | undefined) {
+    sctx ??= new b.CCtx()
+    sctx.reset(b.ResetDirective.sessionAndParameters)
+    sctx.setParameter(b.CParameter.compressionLevel, level)
+    const bound = b.compressBound(data.length) + 32
+    const cap = maxSize === undefined ? bound : Math.min(bound, Math.max(maxSize, 0))
+    let out = new Uint8Array(cap)
+    let produced = 0
+    let input = data
+    while (input.length > 0) {
+      if (produced === out.length) return undefined
+      const [, wrote, consumed] = sctx.compressStream2(out.subarray(produced), input, b.EndDirective.continue)
+      produced += wrote
+      input = input.subarray(consumed)
+    }
+    for (;;) {
+      if (produced === out.length) {
+        if (maxSize !== undefined && out.length >= maxSize) return undefined
+        const grown = new Uint8Array(out.length * 2 + 64)
+        grown.set(out)
+        out = grown
+      }
+      const [left, wrote] = sctx.compressStream2(
+        out.subarray(produced),
+        new Uint8Array(0),
+        b.EndDirective.end,
+      )
+      produced += wrote
+      if (left === 0) break
+    }
+    if (maxSize !== undefined && produced > maxSize) return undefined
+    return produced * 4 >= out.length * 3 ? out.subarray(0, produced) : out.slice(0, produced)
+  }
+
   return {
     name: 'zstd-napi',
-    compress(data, level, maxSize) {
+    compress(data, { level, maxSize, contentSize = true }) {
+      if (!contentSize) return compressStreaming(data, level, maxSize)
       cctx ??= new b.CCtx()
       const bound = b.compressBound(data.length)
       if (maxSize === undefined || maxSize >= bound) {
@@ -169,11 +229,30 @@ function loadNapi(): ZstdBackend | undefined {
 
 interface WasmModule {
   init(): Promise<void>
+  // The wasm build offers one-shot compression only (its frames always carry the content size).
   compress(data: Uint8Array, level?: number): Uint8Array
   decompress(data: Uint8Array, opts?: { defaultHeapSize?: number }): Uint8Array
 }
 
 let wasmReady: ZstdBackend | undefined
+
+/** Frame_Content_Size of the first zstd frame in `data`, when its header declares one. */
+function frameContentSize(data: Uint8Array): number | undefined {
+  if (data.length < 6 || data[0] !== 0x28 || data[1] !== 0xb5 || data[2] !== 0x2f || data[3] !== 0xfd) {
+    return undefined
+  }
+  const fhd = data[4]!
+  const fcsFlag = fhd >> 6
+  const single = (fhd >> 5) & 1
+  const didSize = [0, 1, 2, 4][fhd & 3]!
+  const fcsSize = fcsFlag === 0 ? single : [1, 2, 4, 8][fcsFlag]!
+  if (fcsSize === 0) return undefined
+  let pos = 5 + (single ? 0 : 1) + didSize
+  if (pos + fcsSize > data.length) return undefined
+  let value = 0
+  for (let i = 0, mul = 1; i < fcsSize; i++, mul *= 256) value += data[pos++]! * mul
+  return fcsSize === 2 ? value + 256 : value
+}
 
 async function loadWasm(): Promise<ZstdBackend> {
   if (wasmReady) return wasmReady
@@ -181,22 +260,30 @@ async function loadWasm(): Promise<ZstdBackend> {
   await m.init()
   wasmReady = {
     name: 'zstd-wasm',
-    compress(data, level, maxSize) {
+    compress(data, { level, maxSize }) {
       const out = m.compress(data, level)
       if (maxSize !== undefined && out.length > maxSize) return undefined
       return asBytes(out)
     },
     decompress(data, maxOutput) {
-      // Frame content size (little-endian field after the frame header descriptor) is not
-      // exposed by this build's JS API, so reserve the whole limit when it is unknown.
-      let out: Uint8Array
-      try {
-        out = m.decompress(data, { defaultHeapSize: maxOutput + 1 })
-      } catch (err) {
-        throw corrupt(err)
+      const declared = frameContentSize(data)
+      if (declared !== undefined && declared > maxOutput) throw tooLarge(maxOutput)
+      // This build's JS API trusts the frame's content size and otherwise decodes into a fixed
+      // heap of `defaultHeapSize`; start small and double on failure instead of reserving the
+      // whole limit for every frame without content size.
+      let heap = Math.min(maxOutput + 1, Math.max(data.length * 4, 1 << 20))
+      for (;;) {
+        let out: Uint8Array
+        try {
+          out = m.decompress(data, { defaultHeapSize: heap })
+        } catch (err) {
+          if (heap > maxOutput) throw corrupt(err)
+          heap = Math.min(heap * 2, maxOutput + 1)
+          continue
+        }
+        if (out.length > maxOutput) throw tooLarge(maxOutput)
+        return asBytes(out)
       }
-      if (out.length > maxOutput) throw tooLarge(maxOutput)
-      return asBytes(out)
     },
   }
   return wasmReady
