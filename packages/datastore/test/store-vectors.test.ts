@@ -9,6 +9,7 @@ const STORE_CATEGORIES = new Set([
   'manifest-sign',
   'manifest-verify',
   'datastore-manifest',
+  'datastore',
 ])
 
 describe('PBS store vectors', () => {
