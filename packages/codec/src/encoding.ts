@@ -1,4 +1,13 @@
 // Encoder side of @pxar/codec: re-exports only.
+
+export {
+  type ContentInput,
+  type EncodeEntry,
+  type EncodeStreamOptions,
+  encode,
+  encodeSplit,
+  type SplitChunk,
+} from './encode-stream.ts'
 export {
   type DeviceInput,
   ENCODER_ERROR_CODES,
