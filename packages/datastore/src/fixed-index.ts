@@ -82,6 +82,18 @@ export class FixedIndexWriter {
   }
 
   /**
+   * A writer pre-filled with the digests of `previous` (incremental backups: the backup
+   * protocol's `reuse-csum`), for an image of the same size and chunk size.
+   *
+   * @throws RangeError when size or chunk size differ.
+   */
+  static reuse(previous: FixedIndex, options: IndexWriterOptions = {}): FixedIndexWriter {
+    const w = new FixedIndexWriter({ ...options, size: previous.size, chunkSize: previous.chunkSize })
+    for (let i = 0; i < previous.count; i++) w.setDigest(i, previous.digest(i))
+    return w
+  }
+
+  /**
    * Sets the digest of slot `index`.
    *
    * @throws RangeError for an index out of range or a digest that is not 32 bytes.

@@ -130,10 +130,19 @@ export interface TempIndexFile {
   abort(): Promise<void>
 }
 
-/** Opens a temp file for an index and returns helpers to finish or abort it atomically. */
+/**
+ * Opens a temp file for an index and returns helpers to finish or abort it atomically.
+ *
+ * @throws PxarError `ERR_STORE_IO` when the file cannot be created.
+ */
 export async function openTempIndex(path: string, ext: string): Promise<TempIndexFile> {
   const tmp = tempIndexPath(path, ext)
-  const handle = await open(tmp, 'w', 0o644)
+  let handle: FileHandle
+  try {
+    handle = await open(tmp, 'w', 0o644)
+  } catch (cause) {
+    throw new PxarError('ERR_STORE_IO', `cannot create index ${tmp}`, { cause })
+  }
   let done = false
   return {
     handle,

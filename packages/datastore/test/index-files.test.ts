@@ -187,6 +187,28 @@ describe('fixed index', () => {
     }
   })
 
+  it('reuse() starts from a previous index', () => {
+    const first = new FixedIndexWriter({ size: 3 * 4096, chunkSize: 4096 })
+    for (let i = 0; i < 3; i++) first.setDigest(i, sha256(Uint8Array.of(i)))
+    const previous = FixedIndex.parse(first.finish().bytes)
+    const next = FixedIndexWriter.reuse(previous, { uuid: UUID })
+    next.setDigest(1, sha256(Uint8Array.of(9)))
+    const index = FixedIndex.parse(next.finish().bytes)
+    expect(index.digest(0)).toEqual(previous.digest(0))
+    expect(index.digest(1)).toEqual(sha256(Uint8Array.of(9)))
+    expect(index.uuid).toEqual(UUID)
+  })
+
+  it('reports I/O failures as ERR_STORE_IO', async () => {
+    const missing = join(dir, 'no-such-dir', 'x.fidx')
+    await expect(new FixedIndexWriter({ size: 1 }).writeFile(missing)).rejects.toMatchObject({
+      code: 'ERR_STORE_IO',
+    })
+    await expect(DynamicIndexFileWriter.create(join(dir, 'no-such-dir', 'x.didx'))).rejects.toMatchObject({
+      code: 'ERR_STORE_IO',
+    })
+  })
+
   it('writes atomically to a file', async () => {
     const path = join(dir, 'drive-scsi0.img.fidx')
     const w = new FixedIndexWriter({ size: 9 * 1024 * 1024 })
