@@ -43,8 +43,8 @@ export interface AccessorEntry extends Entry {
 export interface AccessorOptions {
   /** The payload (.ppxar) of a v2 archive, needed to read file contents. */
   readonly payload?: ReadAt | undefined
-  /** How many goodbye tables to keep in memory (default 64). */
-  readonly cacheSize?: number | undefined
+  /** Bytes of goodbye tables to keep in memory (default 32 MiB). */
+  readonly cacheBytes?: number | undefined
   /** Piece size of {@link Accessor.content} (default 64 KiB). */
   readonly pieceSize?: number | undefined
 }
@@ -115,7 +115,8 @@ export async function openAccessor(archive: ReadAt, options: AccessorOptions = {
 export class Accessor {
   readonly #src: ReadAt
   readonly #payload: ReadAt | undefined
-  readonly #cacheSize: number
+  readonly #cacheBytes: number
+  #cached = 0
   readonly #piece: number
   readonly #tables = new Map<number, Table>()
   #root: AccessorEntry | undefined
@@ -128,7 +129,7 @@ export class Accessor {
     if (!Number.isSafeInteger(archive.size) || archive.size < 0) throw new RangeError('invalid archive size')
     this.#src = archive
     this.#payload = options.payload
-    this.#cacheSize = options.cacheSize ?? 64
+    this.#cacheBytes = options.cacheBytes ?? 32 * 1024 * 1024
     this.#piece = options.pieceSize ?? 64 * 1024
     if (!Number.isSafeInteger(this.#piece) || this.#piece <= 0) throw new RangeError('invalid pieceSize')
   }
@@ -229,10 +230,15 @@ export class Accessor {
       view = new DataView(bytes.buffer)
     }
     const table: Table = { offset, count, view }
-    this.#tables.set(end, table)
-    if (this.#tables.size > this.#cacheSize) {
-      const oldest = this.#tables.keys().next().value
-      if (oldest !== undefined) this.#tables.delete(oldest)
+    if (view !== undefined && view.byteLength <= this.#cacheBytes) {
+      this.#tables.set(end, table)
+      this.#cached += view.byteLength
+      // least recently used first (hits are moved to the end)
+      for (const [k, t] of this.#tables) {
+        if (this.#cached <= this.#cacheBytes) break
+        this.#tables.delete(k)
+        this.#cached -= t.view?.byteLength ?? 0
+      }
     }
     return table
   }
@@ -254,7 +260,11 @@ export class Accessor {
     const end = dir.range.entryEnd
     if (end > this.#src.size || end < 24) throw noTail(end)
     const cached = this.#tables.get(end)
-    if (cached !== undefined) return cached
+    if (cached !== undefined) {
+      this.#tables.delete(end)
+      this.#tables.set(end, cached)
+      return cached
+    }
     const tail = new Uint8Array(24)
     await readExactAt(this.#src, tail, end - 24)
     const tv = new DataView(tail.buffer)

@@ -312,7 +312,7 @@ export async function* decode(
         ? new RandomPayload(options.payload, piece)
         : new SequentialPayload(options.payload)
 
-  const pull = async (): Promise<DecoderEvent | undefined> => {
+  const pullSlow = async (): Promise<DecoderEvent | undefined> => {
     for (;;) {
       const ev = dec.next()
       if (ev !== undefined) return ev
@@ -329,40 +329,68 @@ export async function* decode(
       } else dec.write(r.value)
     }
   }
+  // Synchronous fast path: most events are already decodable from the current chunk, and an
+  // await per entry and per content piece is what dominates small-file decoding.
+  const pull = (): DecoderEvent | undefined | Promise<DecoderEvent | undefined> => {
+    const ev = dec.next()
+    if (ev !== undefined || (srcDone && dec.done)) return ev
+    return pullSlow()
+  }
+  const lost = (): Error => new Error('decoder lost track of content')
 
   let remaining = 0
   let generation = 0
   let activePayload: AsyncGenerator<Uint8Array> | undefined
+  const DONE: IteratorResult<Uint8Array> = { value: undefined, done: true }
+  const contentIterator = (gen: number): AsyncIterator<Uint8Array> => ({
+    next(): Promise<IteratorResult<Uint8Array>> {
+      if (gen !== generation)
+        return Promise.reject(new TypeError('content read after the next entry was requested'))
+      if (remaining === 0) return Promise.resolve(DONE)
+      let ev: DecoderEvent | undefined | Promise<DecoderEvent | undefined>
+      try {
+        ev = pull()
+      } catch (err) {
+        return Promise.reject(err)
+      }
+      const take = (e: DecoderEvent | undefined): IteratorResult<Uint8Array> => {
+        if (e?.type !== 'content') throw lost()
+        remaining -= e.data.length
+        return { value: e.data, done: false }
+      }
+      if (ev instanceof Promise) return ev.then(take)
+      try {
+        return Promise.resolve(take(ev))
+      } catch (err) {
+        return Promise.reject(err)
+      }
+    },
+    return(): Promise<IteratorResult<Uint8Array>> {
+      return Promise.resolve(DONE)
+    },
+  })
   try {
     for (;;) {
       while (remaining > 0) {
-        const ev = await pull()
-        if (ev?.type !== 'content') throw new Error('decoder lost track of content')
+        let ev = pull()
+        if (ev instanceof Promise) ev = await ev
+        if (ev?.type !== 'content') throw lost()
         remaining -= ev.data.length
       }
       if (activePayload !== undefined) {
         await activePayload.return(undefined)
         activePayload = undefined
       }
-      const ev = await pull()
+      let ev = pull()
+      if (ev instanceof Promise) ev = await ev
       if (ev === undefined) break
-      if (ev.type !== 'entry') throw new Error('decoder lost track of content')
-      const e = ev.entry
+      if (ev.type !== 'entry') throw lost()
+      const e = ev.entry as Entry & { content: AsyncIterable<Uint8Array> | undefined }
       const gen = ++generation
       let content: AsyncIterable<Uint8Array> | undefined
       if (e.kind === 'prelude' || (e.kind === 'file' && e.payloadOffset === undefined)) {
         remaining = e.fileSize ?? 0
-        content = {
-          [Symbol.asyncIterator]: async function* () {
-            if (gen !== generation) throw new TypeError('content read after the next entry was requested')
-            while (remaining > 0) {
-              const c = await pull()
-              if (c?.type !== 'content') throw new Error('decoder lost track of content')
-              remaining -= c.data.length
-              yield c.data
-            }
-          },
-        }
+        content = { [Symbol.asyncIterator]: () => contentIterator(gen) }
       } else if (e.kind === 'file' && payload !== undefined) {
         const offset = e.payloadOffset!
         const size = e.fileSize!
@@ -376,7 +404,9 @@ export async function* decode(
           },
         }
       }
-      yield { ...e, content }
+      // the decoder's entry objects are fresh and private: attach the content in place
+      e.content = content
+      yield e
     }
     if (payload !== undefined && dec.version === 2) await payload.finish()
   } finally {

@@ -13,6 +13,7 @@ import {
   type AclGroupObject,
   type AclUser,
   bstPermutation,
+  EMPTY_ACL,
   exactContentSize,
   hashFilename,
   htypeName,
@@ -85,6 +86,8 @@ export interface DecoderOptions {
 }
 
 const EMPTY = new Uint8Array(0)
+/** Shared empty list for absent xattrs/ACL entries (frozen, so sharing is safe). */
+const NONE: readonly never[] = Object.freeze([])
 const EMPTY_VIEW = new DataView(EMPTY.buffer)
 const SLASH = 0x2f
 const MAX_SAFE_HI = 0x20_0000
@@ -131,13 +134,13 @@ interface GoodbyeCheck {
 interface Pending {
   stat: Stat
   entryOffset: number
-  xattrs: Xattr[]
-  users: AclUser[]
-  groups: AclGroup[]
+  xattrs: Xattr[] | undefined
+  users: AclUser[] | undefined
+  groups: AclGroup[] | undefined
   groupObj: AclGroupObject | undefined
   default: AclDefault | undefined
-  defaultUsers: AclUser[]
-  defaultGroups: AclGroup[]
+  defaultUsers: AclUser[] | undefined
+  defaultGroups: AclGroup[] | undefined
   fcaps: Uint8Array | undefined
   quota: Metadata['quotaProjectId']
 }
@@ -574,13 +577,13 @@ export class Decoder {
         this.#pending = {
           stat,
           entryOffset: at,
-          xattrs: [],
-          users: [],
-          groups: [],
+          xattrs: undefined,
+          users: undefined,
+          groups: undefined,
           groupObj: undefined,
           default: undefined,
-          defaultUsers: [],
-          defaultGroups: [],
+          defaultUsers: undefined,
+          defaultGroups: undefined,
           fcaps: undefined,
           quota: undefined,
         }
@@ -612,8 +615,10 @@ export class Decoder {
         const p = this.#pending!
         const bytes = new Uint8Array(view.buffer, view.byteOffset + off, size)
         const nul = bytes.indexOf(0)
-        if (nul < 0)
+        if (nul < 0) {
           throw new PxarFormatError('ERR_PXAR_INVALID_DATA', 'xattr without NUL after its name', at)
+        }
+        p.xattrs ??= []
         p.xattrs.push({ name: bytes.slice(0, nul), value: bytes.slice(nul + 1) })
         return undefined
       }
@@ -621,16 +626,16 @@ export class Decoder {
       case PXAR_ACL_DEFAULT_USER_LO: {
         const p = this.#pending!
         const u: AclUser = { uid: this.#u64(view, off), permissions: this.#u64(view, off + 8) }
-        if (this.#itemLo === PXAR_ACL_USER_LO) p.users.push(u)
-        else p.defaultUsers.push(u)
+        if (this.#itemLo === PXAR_ACL_USER_LO) (p.users ??= []).push(u)
+        else (p.defaultUsers ??= []).push(u)
         return undefined
       }
       case PXAR_ACL_GROUP_LO:
       case PXAR_ACL_DEFAULT_GROUP_LO: {
         const p = this.#pending!
         const g: AclGroup = { gid: this.#u64(view, off), permissions: this.#u64(view, off + 8) }
-        if (this.#itemLo === PXAR_ACL_GROUP_LO) p.groups.push(g)
-        else p.defaultGroups.push(g)
+        if (this.#itemLo === PXAR_ACL_GROUP_LO) (p.groups ??= []).push(g)
+        else (p.defaultGroups ??= []).push(g)
         return undefined
       }
       case PXAR_ACL_GROUP_OBJ_LO: {
@@ -799,17 +804,26 @@ export class Decoder {
     const p = this.#pending!
     if (kind === 'file' && extra.payloadOffset === undefined) this.#checkMode(S_IFREG, 'PAYLOAD')
     this.#pending = undefined
+    const noAcl =
+      p.users === undefined &&
+      p.groups === undefined &&
+      p.groupObj === undefined &&
+      p.default === undefined &&
+      p.defaultUsers === undefined &&
+      p.defaultGroups === undefined
     const metadata: Metadata = {
       stat: p.stat,
-      xattrs: p.xattrs,
-      acl: {
-        users: p.users,
-        groups: p.groups,
-        groupObj: p.groupObj,
-        default: p.default,
-        defaultUsers: p.defaultUsers,
-        defaultGroups: p.defaultGroups,
-      },
+      xattrs: p.xattrs ?? NONE,
+      acl: noAcl
+        ? EMPTY_ACL
+        : {
+            users: p.users ?? NONE,
+            groups: p.groups ?? NONE,
+            groupObj: p.groupObj,
+            default: p.default,
+            defaultUsers: p.defaultUsers ?? NONE,
+            defaultGroups: p.defaultGroups ?? NONE,
+          },
       fcaps: p.fcaps,
       quotaProjectId: p.quota,
     }

@@ -7,6 +7,17 @@
  * subpart, as `TextDecoder` does).
  */
 export function decodeUtf8(bytes: Uint8Array): string {
+  const n0 = bytes.length
+  if (n0 <= 256) {
+    let ascii = true
+    for (let i = 0; i < n0; i++) {
+      if (bytes[i]! >= 0x80) {
+        ascii = false
+        break
+      }
+    }
+    if (ascii) return String.fromCharCode.apply(null, bytes as unknown as number[])
+  }
   let out = ''
   let chunk: number[] = []
   const n = bytes.length
