@@ -756,7 +756,16 @@ export class Decoder {
 
   /** The current entry is ended by a FILENAME/GOODBYE header at `at` (or its range's end). */
   #terminate(at: number, redispatch = false): DecoderEvent | undefined {
-    const fmt = this.#pending!.stat.mode & S_IFMT
+    let fmt = this.#pending!.stat.mode & S_IFMT
+    if (fmt !== S_IFDIR && fmt !== S_IFIFO && fmt !== S_IFSOCK) {
+      // upstream treats any other entry followed by FILENAME/GOODBYE as a directory
+      this.#anomaly(
+        'ERR_PXAR_INVALID_DATA',
+        `entry with mode ${this.#pending!.stat.mode.toString(8)} has no data item`,
+        at,
+      )
+      fmt = S_IFDIR
+    }
     if (fmt === S_IFDIR) {
       const ev = this.#finishEntry('directory', {}, -1)
       if (!this.#single) {
@@ -783,17 +792,7 @@ export class Decoder {
         this.#pending!.entryOffset,
       )
     }
-    let kind: EntryKind
-    if (fmt === S_IFIFO) kind = 'fifo'
-    else if (fmt === S_IFSOCK) kind = 'socket'
-    else {
-      this.#anomaly(
-        'ERR_PXAR_INVALID_DATA',
-        `entry with mode ${this.#pending!.stat.mode.toString(8)} has no data item`,
-        at,
-      )
-      kind = 'directory'
-    }
+    const kind: EntryKind = fmt === S_IFIFO ? 'fifo' : 'socket'
     const ev = this.#finishEntry(kind, {}, at)
     if (!this.#single) this.#redispatch = redispatch
     return ev
