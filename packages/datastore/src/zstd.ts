@@ -57,6 +57,10 @@ function corrupt(cause: unknown): PxarError {
   return new PxarError('ERR_BLOB_DECOMPRESS', `invalid zstd data${detail}`, { cause })
 }
 
+function uninit(size: number): Uint8Array<ArrayBuffer> {
+  return asBytes(Buffer.allocUnsafeSlow(size))
+}
+
 function asBytes(buf: Uint8Array): Uint8Array<ArrayBuffer> {
   return new Uint8Array(buf.buffer as ArrayBuffer, buf.byteOffset, buf.byteLength)
 }
@@ -196,7 +200,8 @@ function loadNapi(): ZstdBackend | undefined {
       }
       let cap =
         hint !== null && hint <= maxOutput ? hint : Math.min(maxOutput, Math.max(data.length * 4, 1 << 16))
-      let out = new Uint8Array(Math.max(cap, 1))
+      // Uninitialized memory is fine: only the produced prefix is ever returned (sliced otherwise).
+      let out = uninit(Math.max(cap, 1))
       let produced = 0
       let input = data
       let pending = 0 // decoder's "more to come" hint: 0 once the last frame is complete
@@ -205,7 +210,7 @@ function loadNapi(): ZstdBackend | undefined {
           if (produced === out.length) {
             if (out.length > maxOutput) throw tooLarge(maxOutput)
             cap = Math.min(out.length * 2, maxOutput + 1)
-            const grown = new Uint8Array(cap)
+            const grown = uninit(cap)
             grown.set(out)
             out = grown
           }
