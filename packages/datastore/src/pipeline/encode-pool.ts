@@ -186,9 +186,12 @@ export class EncodePool implements BlobEncoder {
       this.#pending.set(id, { resolve, reject, slot: chosen })
       chosen.busy++
       if (chosen.busy === 1) chosen.worker.ref()
+      // Structured cloning a view would copy its whole ArrayBuffer: copy just the view instead,
+      // then transfer.
       const owned = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength
-      const job: EncodeJob = { id, data }
-      chosen.worker.postMessage(job, owned ? [data.buffer] : [])
+      const bytes = owned ? data : data.slice()
+      const job: EncodeJob = { id, data: bytes }
+      chosen.worker.postMessage(job, [bytes.buffer])
     })
   }
 

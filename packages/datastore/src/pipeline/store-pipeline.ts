@@ -8,11 +8,16 @@
  * produced in stream order as soon as a chunk is hashed; the function resolves only after every
  * referenced chunk has been inserted.
  */
-import { createHash } from 'node:crypto'
+import { createHash, webcrypto } from 'node:crypto'
 import { type ChunkCutter, Chunker, cutChunks, FixedChunker } from '@pxar/chunker'
 import type { CryptConfig } from '../crypt-config.ts'
 import { toBytes, toHex } from '../digest.ts'
-import { type BlobEncoderOptions, createBlobEncoder, defaultEncodeWorkers } from './encode-pool.ts'
+import {
+  type BlobEncoderOptions,
+  createBlobEncoder,
+  defaultEncodeWorkers,
+  EncodePool,
+} from './encode-pool.ts'
 import {
   type BlobEncoder,
   type ChunkSink,
@@ -34,7 +39,7 @@ export interface StorePipelineOptions {
   readonly workers?: number
   /** A custom encoder instead of the built-in one (`compress`, `crypt` and `workers` are then unused). */
   readonly encoder?: BlobEncoder
-  /** Chunks being encoded or inserted at once. Default `2 × workers + 2`. */
+  /** Chunks between cutting and the end of their insert. Default `2 × workers + 2`. */
   readonly maxInFlight?: number
   /** Keep the entry list in the result (default true; turn off for huge streams with an index sink). */
   readonly collectEntries?: boolean
@@ -99,6 +104,45 @@ function abortReason(signal: AbortSignal): unknown {
   return signal.reason ?? new Error('aborted')
 }
 
+/** Counts chunks between cutting and the end of their insert; the producer waits for a free slot. */
+class Slots {
+  readonly #max: number
+  #used = 0
+  #waiters: (() => void)[] = []
+  constructor(max: number) {
+    this.#max = max
+  }
+  async acquire(): Promise<void> {
+    while (this.#used >= this.#max) await new Promise<void>((resolve) => this.#waiters.push(resolve))
+    this.#used++
+  }
+  release(): void {
+    this.#used--
+    this.#waiters.shift()?.()
+  }
+  /** Wakes every waiter (after a failure, so the producer notices it). */
+  wakeAll(): void {
+    for (const w of this.#waiters.splice(0)) w()
+  }
+}
+
+/**
+ * SHA-256 off the main thread: WebCrypto digests run on the libuv thread pool, so hashing
+ * overlaps with chunking (which keeps the main thread busy). Keyed digests hash `data ‖ idKey`.
+ */
+async function digestOffThread(
+  data: Uint8Array<ArrayBuffer>,
+  idKey: Uint8Array | undefined,
+): Promise<Uint8Array<ArrayBuffer>> {
+  let input: Uint8Array<ArrayBuffer> = data
+  if (idKey) {
+    input = new Uint8Array(data.length + idKey.length)
+    input.set(data, 0)
+    input.set(idKey, data.length)
+  }
+  return new Uint8Array(await webcrypto.subtle.digest('SHA-256', input))
+}
+
 async function runPipeline(
   source: Source,
   cutter: ChunkCutter,
@@ -109,7 +153,8 @@ async function runPipeline(
   if (!sink || typeof sink.insert !== 'function')
     throw new TypeError('store pipeline needs a sink with insert()')
   const workers = options.encoder ? 0 : (options.workers ?? defaultEncodeWorkers())
-  const maxInFlight = options.maxInFlight ?? 2 * Math.max(workers, 1) + 2
+  const parallel = options.encoder instanceof EncodePool ? options.encoder.size : workers
+  const maxInFlight = options.maxInFlight ?? 2 * Math.max(parallel, 1) + 2
   if (!Number.isInteger(maxInFlight) || maxInFlight < 1) {
     throw new RangeError(`maxInFlight must be a positive integer, got ${maxInFlight}`)
   }
@@ -121,11 +166,18 @@ async function runPipeline(
   }
   const encoder = options.encoder ?? createBlobEncoder(encoderOptions)
   const ownsEncoder = options.encoder === undefined
+  const idKey = crypt?.idKey
   const stats = emptyStats()
+  const slots = new Slots(maxInFlight)
   /** Digests (hex) stored or being stored in this run. */
   const seen = new Set<string>()
+  /** Encode+insert jobs not yet settled. */
   const inFlight = new Set<Promise<void>>()
   let failure: { error: unknown } | undefined
+  const fail = (error: unknown): void => {
+    failure ??= { error }
+    slots.wakeAll()
+  }
   const throwIfFailed = (): void => {
     if (failure) throw failure.error
   }
@@ -143,39 +195,64 @@ async function runPipeline(
     }
   }
 
-  try {
-    let end = 0
-    for await (const chunk of cutChunks(source, cutter)) {
-      throwIfFailed()
-      if (signal?.aborted) throw abortReason(signal)
-      const digest = crypt ? crypt.computeDigest(chunk) : toBytes(createHash('sha256').update(chunk).digest())
-      end += chunk.length
+  let end = 0
+  /** In-order handling of one hashed chunk: index entry, dedup, existence check, dispatch. */
+  const handle = async (
+    data: Uint8Array<ArrayBuffer>,
+    digestPromise: Promise<Uint8Array<ArrayBuffer>>,
+  ): Promise<void> => {
+    let dispatched = false
+    try {
+      const digest = await digestPromise
+      if (failure) return
+      end += data.length
       onChunk(stats.chunks, end, digest)
       stats.chunks++
-      stats.bytes += chunk.length
-
+      stats.bytes += data.length
       const key = toHex(digest)
       if (seen.has(key)) {
         stats.duplicateChunks++
-        continue
+        return
       }
       seen.add(key)
       if (sink.has && (await sink.has(digest))) {
         stats.knownChunks++
-        continue
+        return
       }
-      while (inFlight.size >= maxInFlight) await Promise.race(inFlight)
-      throwIfFailed()
-      const job: Promise<void> = store(digest, chunk).then(
+      dispatched = true
+      const job: Promise<void> = store(digest, data).then(
         () => {
           inFlight.delete(job)
+          slots.release()
         },
         (error: unknown) => {
           inFlight.delete(job)
-          failure ??= { error }
+          slots.release()
+          fail(error)
         },
       )
       inFlight.add(job)
+    } finally {
+      if (!dispatched) slots.release()
+    }
+  }
+
+  /** Tail of the in-order handling chain. */
+  let chain: Promise<void> = Promise.resolve()
+  try {
+    try {
+      for await (const chunk of cutChunks(source, cutter)) {
+        throwIfFailed()
+        if (signal?.aborted) throw abortReason(signal)
+        await slots.acquire()
+        throwIfFailed()
+        const digest = digestOffThread(chunk, idKey)
+        // Keep rejections from being reported as unhandled before the chain reaches them.
+        digest.catch(() => {})
+        chain = chain.then(() => handle(chunk, digest)).catch(fail)
+      }
+    } finally {
+      await chain
     }
     await Promise.all(inFlight)
     throwIfFailed()
