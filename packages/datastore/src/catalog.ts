@@ -54,17 +54,17 @@ export type CatalogEntry = CatalogDirectory | CatalogFile | CatalogSpecial
 const U64_MASK = 0xffff_ffff_ffff_ffffn
 
 function pushU64(out: number[], value: bigint | number): void {
-  let v = typeof value === 'bigint' ? value : BigInt(value)
-  if (v < 0n || v > U64_MASK) throw new RangeError(`value ${v} is not a u64`)
-  if (v < 0x2000_0000_0000_0n) {
-    let n = Number(v)
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) {
+    let n = value
     while (n >= 128) {
-      out.push(0x80 | (n & 0x7f))
+      out.push(0x80 | (n % 128))
       n = Math.floor(n / 128)
     }
     out.push(n)
     return
   }
+  let v = BigInt(value)
+  if (v < 0n || v > U64_MASK) throw new RangeError(`value ${v} is not a u64`)
   while (v >= 128n) {
     out.push(0x80 | Number(v & 0x7fn))
     v >>= 7n
@@ -73,7 +73,20 @@ function pushU64(out: number[], value: bigint | number): void {
 }
 
 function pushI64(out: number[], value: bigint | number): void {
-  const v = typeof value === 'bigint' ? value : BigInt(value)
+  if (typeof value === 'number' && Number.isSafeInteger(value)) {
+    if (value >= 0) {
+      pushU64(out, value)
+      return
+    }
+    let d = -value
+    while (d >= 128) {
+      out.push(0x80 | (d % 128))
+      d = Math.floor(d / 128)
+    }
+    out.push(0x80 | d, 0)
+    return
+  }
+  const v = BigInt(value)
   if (v < -0x8000_0000_0000_0000n || v > 0x7fff_ffff_ffff_ffffn)
     throw new RangeError(`value ${v} is not an i64`)
   if (v >= 0n) {
@@ -121,8 +134,17 @@ class Cursor {
   }
   u64(): bigint {
     const at = this.pos
-    let v = 0n
-    for (let i = 0; i < 10; i++) {
+    // fast path: up to 7 groups (49 bits) fit a double exactly
+    let n = 0
+    let scale = 1
+    for (let i = 0; i < 7; i++) {
+      const t = this.byte()
+      n += (t & 0x7f) * scale
+      if (t < 128) return BigInt(n)
+      scale *= 128
+    }
+    let v = BigInt(n)
+    for (let i = 7; i < 10; i++) {
       const t = this.byte()
       v |= BigInt(t & 0x7f) << BigInt(i * 7)
       if (t < 128) return v & U64_MASK
@@ -132,24 +154,40 @@ class Cursor {
   /** u64 that must be a safe integer (lengths, counts, offsets). */
   size(what: string): number {
     const at = this.pos
+    let n = 0
+    let scale = 1
+    for (let i = 0; i < 7; i++) {
+      const t = this.byte()
+      n += (t & 0x7f) * scale
+      if (t < 128) return n
+      scale *= 128
+    }
+    this.pos = at
     const v = this.u64()
     if (v > BigInt(Number.MAX_SAFE_INTEGER)) this.fail(`${what} too large`, at)
     return Number(v)
   }
   i64(): bigint {
     const at = this.pos
-    let v = 0n
-    for (let i = 0; i < 11; i++) {
+    let n = 0
+    let scale = 1
+    for (let i = 0; i < 7; i++) {
       const t = this.byte()
-      if (t === 0) {
-        if (v === 0n) return 0n
-        return BigInt.asIntN(64, -(v & U64_MASK))
-      }
+      if (t === 0) return n === 0 ? 0n : BigInt(-n)
+      n += (t & 0x7f) * scale
+      if (t < 128) return BigInt(n)
+      scale *= 128
+    }
+    let v = BigInt(n)
+    for (let i = 7; i < 11; i++) {
+      const t = this.byte()
+      if (t === 0) return BigInt.asIntN(64, -(v & U64_MASK))
       v |= BigInt(t & 0x7f) << BigInt(i * 7)
       if (t < 128) return BigInt.asIntN(64, v & U64_MASK)
     }
     return this.fail('decode_i64 failed - missing end marker', at)
   }
+
   take(n: number): Uint8Array {
     if (n > this.end - this.pos) this.fail('unexpected end of catalog data')
     const out = this.bytes.subarray(this.pos, this.pos + n)

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { isPxarError } from '@pxar/format'
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { vectorsDir } from '../../../scripts/vectors.ts'
 import {
@@ -43,6 +44,23 @@ describe('catalog varints', () => {
       // u64 encodings decode with the i64 decoder to the same bit pattern
       expect(decodeCatalogI64(Buffer.from(h, 'hex')).value).toBe(BigInt.asIntN(64, v))
     }
+  })
+  it('round-trips any u64/i64 (bigint and number inputs)', () => {
+    fc.assert(
+      fc.property(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), (v) => {
+        const enc = encodeCatalogU64(v)
+        expect(decodeCatalogU64(enc)).toEqual({ value: v, length: enc.length })
+        if (v <= BigInt(Number.MAX_SAFE_INTEGER)) expect(encodeCatalogU64(Number(v))).toEqual(enc)
+      }),
+    )
+    fc.assert(
+      fc.property(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), (v) => {
+        const enc = encodeCatalogI64(v)
+        expect(decodeCatalogI64(enc)).toEqual({ value: v, length: enc.length })
+        const n = Number(v)
+        if (Number.isSafeInteger(n)) expect(encodeCatalogI64(n)).toEqual(enc)
+      }),
+    )
   })
   it('encodes and decodes i64', () => {
     for (const [v, h] of i64) {
