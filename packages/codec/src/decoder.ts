@@ -525,7 +525,13 @@ export class Decoder {
       metadata: ZERO_METADATA,
       filenameOffset: undefined,
       entryOffset: this.#itemOffset,
-      ...extra,
+      fileSize: extra.fileSize,
+      archiveOffset: undefined,
+      payloadOffset: undefined,
+      linkTarget: undefined,
+      linkOffset: undefined,
+      device: undefined,
+      version: extra.version,
     }
     return { type: 'entry', entry }
   }
@@ -863,7 +869,14 @@ export class Decoder {
       metadata,
       filenameOffset: this.#filenameOffset,
       entryOffset,
-      ...extra,
+      // every entry has the same shape (monomorphic property access for consumers)
+      fileSize: extra.fileSize,
+      archiveOffset: extra.archiveOffset,
+      payloadOffset: extra.payloadOffset,
+      linkTarget: extra.linkTarget,
+      linkOffset: extra.linkOffset,
+      device: extra.device,
+      version: undefined,
     }
     if (this.#single) {
       this.#state = S_DONE

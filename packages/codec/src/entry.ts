@@ -41,19 +41,19 @@ export interface Entry {
   /** Absolute offset of the first item after FILENAME (ENTRY or HARDLINK header). */
   readonly entryOffset: number
   /** File or prelude size in bytes. */
-  readonly fileSize?: number
+  readonly fileSize?: number | undefined
   /** File: metadata-stream position right after the PAYLOAD (v1) or PAYLOAD_REF (v2) header. */
-  readonly archiveOffset?: number
+  readonly archiveOffset?: number | undefined
   /** v2 file: offset of the PAYLOAD header in the payload (.ppxar) stream. */
-  readonly payloadOffset?: number
+  readonly payloadOffset?: number | undefined
   /** Symlink target or hardlink target path (as stored; informational for hardlinks). */
-  readonly linkTarget?: Uint8Array
+  readonly linkTarget?: Uint8Array | undefined
   /** Hardlink: raw backwards offset from this FILENAME header to the target's. */
-  readonly linkOffset?: number
+  readonly linkOffset?: number | undefined
   /** Devices: major and minor numbers. */
-  readonly device?: DeviceNumbers
+  readonly device?: DeviceNumbers | undefined
   /** `version` pseudo-entry: the format version (2). */
-  readonly version?: number
+  readonly version?: number | undefined
 }
 
 /** Metadata reported for items that have none (hardlinks, version, prelude). */
