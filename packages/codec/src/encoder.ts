@@ -80,7 +80,12 @@ function state(message: string): never {
   throw new PxarError('ERR_PXAR_ENCODER_STATE', message)
 }
 
-const toName = (name: NameInput): Uint8Array => (typeof name === 'string' ? encodeUtf8(name) : name)
+function toName(name: NameInput): Uint8Array {
+  if (typeof name === 'string') return encodeUtf8(name)
+  if (!(name instanceof Uint8Array))
+    throw new TypeError('names and link targets must be strings or Uint8Arrays')
+  return name
+}
 
 /** One open directory: where it starts and the goodbye items of its children so far. */
 interface DirState {

@@ -119,6 +119,7 @@ describe('Encoder basics', () => {
     expect(codeOf(() => e.addPayloadRef('r', fmeta, 0, 16))).toBe('ERR_PXAR_ENCODER_INVALID')
     expect(codeOf(() => e.appendPayload(new Uint8Array(1)))).toBe('ERR_PXAR_ENCODER_INVALID')
     expect(codeOf(() => e.createFile('f', fmeta, -1))).toBe('RangeError')
+    expect(codeOf(() => e.addFifo(42 as unknown as string, fifoMetadata().build()))).toBe('TypeError')
     expect(codeOf(() => e.addFile('f', fileMetadata().owner(-1, 0).build(), new Uint8Array(0)))).toBe(
       'RangeError',
     )
