@@ -137,12 +137,13 @@ describe('decode 100k small entries', () => {
     { iterations: 10, time: 0, warmupIterations: 2 },
   )
   bench(
-    'sync Decoder core, 1 MiB pieces',
+    'sync Decoder core (write/next), 1 MiB pieces',
     () => {
       const dec = new Decoder()
       let n = 0
       for (let i = 0; i < small.length; i += PIECE) {
-        for (const ev of dec.push(small.subarray(i, i + PIECE))) if (ev.type === 'entry') n++
+        dec.write(small.subarray(i, i + PIECE))
+        for (let ev = dec.next(); ev !== undefined; ev = dec.next()) if (ev.type === 'entry') n++
       }
       dec.finish()
       if (n !== 100_101) throw new Error(`entries ${n}`)
