@@ -66,6 +66,21 @@ describe('storeDynamic', () => {
     expect(result.stats.writtenBytes).toBe(total)
   })
 
+  for (const name of ['random-5m', 'text-2m', 'single']) {
+    it(`reproduces the entries and index csum of the ${name}.didx vector`, async () => {
+      const spec = JSON.parse(readFileSync(join(root, 'index', `${name}.entries.json`), 'utf8'))
+      const exp = JSON.parse(readFileSync(join(root, 'index', `${name}.didx.expected.json`), 'utf8'))
+      const r = await storeDynamic(generate(spec.source.gen), {
+        sink: new MemoryChunkSink({ keep: false }),
+        avgSize: spec.source.avg,
+        workers: 1,
+      })
+      expect(r.entries.map((e) => ({ end: e.end, digest: toHex(e.digest) }))).toEqual(spec.entries)
+      expect(toHex(r.csum)).toBe(exp.index_csum)
+      expect(r.size).toBe(exp.size)
+    })
+  }
+
   it('compresses compressible data and keeps incompressible chunks uncompressed', async () => {
     const sink = new MemoryChunkSink()
     const text = await storeDynamic(generate('text:6:2M'), { sink, avgSize: 65536, workers: 1 })
