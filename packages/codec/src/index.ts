@@ -1,2 +1,2 @@
-export * from './encoding.ts'
 export * from './decoding.ts'
+export * from './encoding.ts'
