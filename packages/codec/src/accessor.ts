@@ -326,7 +326,8 @@ export class Accessor {
     for (;;) {
       const ev = dec.next()
       if (ev !== undefined) {
-        if (ev.type === 'entry') return ev.entry
+        if (ev.type === 'entry')
+          return name === undefined || sameBytes(ev.entry.name, name) ? ev.entry : undefined
         continue
       }
       if (pos >= bound) {
@@ -524,4 +525,10 @@ export class Accessor {
     await readExactAt(src, buf.subarray(0, n), base + position)
     return n
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
 }

@@ -143,3 +143,26 @@ describe('Decoder', () => {
     expect(() => dec.push(new Uint8Array(16))).toThrow(expect.objectContaining({ offset: 1000 }))
   })
 })
+
+describe('Accessor with long names', () => {
+  for (const target of ['a', 'b']) {
+    it(`compares names longer than one read window on hash collisions (${target})`, async () => {
+      const long = (c: string) => c.repeat(4096)
+      const { archive } = build(false, [
+        [long('a'), enc.encode('A')],
+        [long('b'), enc.encode('B')],
+      ])
+      // both slots get the target's hash: one of the two orders makes the lookup meet the other name first
+      const h = hashFilename(enc.encode(long(target)))
+      const v = new DataView(archive.buffer, archive.byteOffset, archive.byteLength)
+      const table = archive.length - (16 + 3 * 24)
+      for (const slot of [0, 1]) {
+        v.setUint32(table + 16 + slot * 24, h.lo, true)
+        v.setUint32(table + 16 + slot * 24 + 4, h.hi, true)
+      }
+      const acc = await openAccessor(bufferReadAt(archive))
+      const e = await acc.lookup(long(target))
+      expect(await all(acc.content(e!))).toEqual(enc.encode(target.toUpperCase()))
+    })
+  }
+})
