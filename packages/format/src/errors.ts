@@ -58,6 +58,12 @@ export const PXAR_ERROR_CODES = [
   'ERR_SNAPSHOT_LOCKED',
   'ERR_SNAPSHOT_INVALID',
   'ERR_VERIFY_FAILED',
+  // pbs-client / server: network protocols
+  'ERR_PBS_HTTP',
+  'ERR_PBS_AUTH',
+  'ERR_PBS_CERT',
+  'ERR_PBS_PROTOCOL',
+  'ERR_PBS_REPOSITORY',
 ] as const
 
 /** A code from {@link PXAR_ERROR_CODES}. */
