@@ -120,13 +120,16 @@ class Cursor {
   readonly bytes: Uint8Array
   pos: number
   readonly end: number
-  constructor(bytes: Uint8Array, pos: number, end: number) {
+  /** Absolute offset of `bytes[0]` (for error offsets). */
+  readonly base: number
+  constructor(bytes: Uint8Array, pos: number, end: number, base = 0) {
     this.bytes = bytes
     this.pos = pos
     this.end = end
+    this.base = base
   }
   fail(msg: string, at: number = this.pos): never {
-    throw new PxarFormatError('ERR_CATALOG_FORMAT', msg, at)
+    throw new PxarFormatError('ERR_CATALOG_FORMAT', msg, this.base + at)
   }
   byte(): number {
     if (this.pos >= this.end) this.fail('unexpected end of catalog data')
@@ -436,31 +439,8 @@ export class CatalogReader {
     if (start < 8 || start >= limit)
       throw new PxarFormatError('ERR_CATALOG_FORMAT', 'bad directory offset', start)
     const head: Cursor = new Cursor(this.bytes, start, limit)
-    const size = head.size('directory block size')
-    if (size < 1) head.fail(`got small directory size ${size}`, start)
-    if (size > limit - head.pos) head.fail('directory block exceeds catalog', start)
-    const c: Cursor = new Cursor(this.bytes, head.pos, head.pos + size)
-    const count = c.size('entry count')
-    for (let i = 0; i < count; i++) {
-      const at = c.pos
-      const type = TYPE_BY_BYTE.get(c.byte())
-      if (type === undefined) c.fail(`invalid catalog entry type ${this.bytes[at]}`, at)
-      const len = c.size('name length')
-      if (len >= 4096) c.fail(`directory entry name too long (${len} >= 4096)`, at)
-      const name = c.take(len)
-      let entry: CatalogEntry
-      if (type === 'd') {
-        const offAt = c.pos
-        const offset = c.size('directory offset')
-        if (offset === 0 || offset > start - 8)
-          c.fail(`got wrong directory offset (${offset} > ${start})`, offAt)
-        entry = { type, name, start: start - offset }
-      } else if (type === 'f') {
-        entry = { type, name, size: c.u64(), mtime: c.i64() }
-      } else entry = { type, name }
-      if (!cb(entry)) return
-    }
-    if (c.pos !== c.end) c.fail('unable to parse whole catalog data block')
+    const size = blockSize(head, start, limit)
+    parseBlock(this.bytes.subarray(head.pos, head.pos + size), head.pos, start, cb)
   }
 
   /** Looks up one name in a directory. */
@@ -527,13 +507,195 @@ export class CatalogReader {
    */
   dump(): string[] {
     const lines: string[] = []
-    for (const { path, entry } of this.walk()) {
-      const p = rustDebugPath(concatBytes([Uint8Array.of(0x2e, 0x2f), path]))
-      if (entry.type === 'f') lines.push(`f ${p} ${entry.size} ${formatMtime(entry.mtime)}`)
-      else lines.push(`${entry.type} ${p}`)
-    }
+    for (const e of this.walk()) lines.push(dumpLine(e))
     return lines
   }
+}
+
+/**
+ * A random-access byte source (structurally the same as `@pxar/codec`'s `ReadAt`): a file
+ * handle, a chunked `.didx` reader, a buffer.
+ */
+export interface CatalogSource {
+  readonly size: number
+  read(buf: Uint8Array, position: number): Promise<number>
+}
+
+async function readFully(src: CatalogSource, position: number, length: number): Promise<Uint8Array> {
+  const buf = new Uint8Array(length)
+  let got = 0
+  while (got < length) {
+    const n = await src.read(buf.subarray(got), position + got)
+    if (n <= 0)
+      throw new PxarFormatError('ERR_CATALOG_FORMAT', 'unexpected end of catalog data', position + got)
+    got += n
+  }
+  return buf
+}
+
+/**
+ * Catalog reader over a random-access source with bounded memory: only the directory blocks
+ * being listed are held (a walk keeps one block per open directory level). Same semantics as
+ * {@link CatalogReader}.
+ *
+ * @example
+ * ```ts
+ * const fh = await fs.open(path)
+ * const r = await AsyncCatalogReader.open({ size: (await fh.stat()).size, read: (b, p) => fh.read(b, 0, b.length, p).then((x) => x.bytesRead) })
+ * for await (const { path, entry } of r.walk()) console.log(path, entry.type)
+ * ```
+ */
+export class AsyncCatalogReader {
+  readonly source: CatalogSource
+  readonly #rootStart: number
+
+  private constructor(source: CatalogSource, rootStart: number) {
+    this.source = source
+    this.#rootStart = rootStart
+  }
+
+  /** @throws PxarFormatError `ERR_CATALOG_MAGIC`, `ERR_CATALOG_FORMAT`. */
+  static async open(source: CatalogSource): Promise<AsyncCatalogReader> {
+    const size = source.size
+    if (size < 8) throw new PxarFormatError('ERR_CATALOG_MAGIC', 'catalog too short for its magic', 0)
+    const magic = await readFully(source, 0, 8)
+    for (let i = 0; i < 8; i++) {
+      if (magic[i] !== PROXMOX_CATALOG_FILE_MAGIC_1_0[i]) {
+        throw new PxarFormatError('ERR_CATALOG_MAGIC', 'got unknown magic number for catalog', 0)
+      }
+    }
+    if (size < 18) throw new PxarFormatError('ERR_CATALOG_FORMAT', 'catalog too short', size)
+    const tail = await readFully(source, size - 8, 8)
+    const view = new DataView(tail.buffer)
+    const lo = view.getUint32(0, true)
+    const hi = view.getUint32(4, true)
+    const start = hi * 2 ** 32 + lo
+    if (hi >= 2 ** 21 || start < 8 || start >= size - 8) {
+      throw new PxarFormatError('ERR_CATALOG_FORMAT', `root directory offset ${start} out of range`, size - 8)
+    }
+    return new AsyncCatalogReader(source, start)
+  }
+
+  /** The synthetic root directory. */
+  root(): CatalogDirectory {
+    return { type: 'd', name: new Uint8Array(0), start: this.#rootStart }
+  }
+
+  async #parse(start: number, cb: (e: CatalogEntry) => boolean): Promise<void> {
+    const limit = this.source.size - 8
+    if (start < 8 || start >= limit)
+      throw new PxarFormatError('ERR_CATALOG_FORMAT', 'bad directory offset', start)
+    const headBytes = await readFully(this.source, start, Math.min(10, limit - start))
+    const head: Cursor = new Cursor(headBytes, 0, headBytes.length, start)
+    const size = blockSize(head, start, limit)
+    const tableStart = start + head.pos
+    parseBlock(await readFully(this.source, tableStart, size), tableStart, start, cb)
+  }
+
+  /** Lists a directory's entries in stored order. */
+  async readDir(dir: CatalogDirectory): Promise<CatalogEntry[]> {
+    const out: CatalogEntry[] = []
+    await this.#parse(dir.start, (e) => {
+      out.push(e)
+      return true
+    })
+    return out
+  }
+
+  /** Looks up one name in a directory. */
+  async lookup(dir: CatalogDirectory, name: Uint8Array | string): Promise<CatalogEntry | undefined> {
+    const want = typeof name === 'string' ? new TextEncoder().encode(name) : name
+    let found: CatalogEntry | undefined
+    await this.#parse(dir.start, (e) => {
+      if (!bytesEq(e.name, want)) return true
+      found = e
+      return false
+    })
+    return found
+  }
+
+  /** Resolves a `/`-separated path from the root (see {@link CatalogReader.lookupPath}). */
+  async lookupPath(path: Uint8Array | string): Promise<CatalogEntry | undefined> {
+    const bytes = typeof path === 'string' ? new TextEncoder().encode(path) : path
+    let cur: CatalogEntry = this.root()
+    for (const part of splitPath(bytes)) {
+      if (cur.type !== 'd') return undefined
+      const next = await this.lookup(cur, part)
+      if (!next) return undefined
+      cur = next
+    }
+    return cur
+  }
+
+  /** Depth-first walk in stored order (see {@link CatalogReader.walk}). */
+  async *walk(
+    dir: CatalogDirectory = this.root(),
+    prefix: Uint8Array = new Uint8Array(0),
+  ): AsyncGenerator<CatalogWalkEntry> {
+    for (const entry of await this.readDir(dir)) {
+      const path = prefix.length === 0 ? entry.name : concatBytes([prefix, Uint8Array.of(0x2f), entry.name])
+      yield { path, entry }
+      if (entry.type === 'd') yield* this.walk(entry, path)
+    }
+  }
+
+  /** The lines of PBS `CatalogReader::dump()` (see {@link CatalogReader.dump}). */
+  async dump(): Promise<string[]> {
+    const lines: string[] = []
+    for await (const e of this.walk()) lines.push(dumpLine(e))
+    return lines
+  }
+}
+
+function splitPath(bytes: Uint8Array): Uint8Array[] {
+  const parts: Uint8Array[] = []
+  let i = 0
+  while (i <= bytes.length) {
+    let j = bytes.indexOf(0x2f, i)
+    if (j < 0) j = bytes.length
+    if (j > i) parts.push(bytes.subarray(i, j))
+    i = j + 1
+  }
+  return parts
+}
+
+function dumpLine({ path, entry }: CatalogWalkEntry): string {
+  const p = rustDebugPath(concatBytes([Uint8Array.of(0x2e, 0x2f), path]))
+  return entry.type === 'f' ? `f ${p} ${entry.size} ${formatMtime(entry.mtime)}` : `${entry.type} ${p}`
+}
+
+/** Reads a directory block's table_len; the cursor is at the block start. */
+function blockSize(head: Cursor, start: number, limit: number): number {
+  const size = head.size('directory block size')
+  if (size < 1) head.fail(`got small directory size ${size}`, start - head.base)
+  if (size > limit - (head.base + head.pos)) head.fail('directory block exceeds catalog', start - head.base)
+  return size
+}
+
+/** Parses a directory table (`table`, starting at absolute offset `base`) of the block at `start`. */
+function parseBlock(table: Uint8Array, base: number, start: number, cb: (e: CatalogEntry) => boolean): void {
+  const c: Cursor = new Cursor(table, 0, table.length, base)
+  const count = c.size('entry count')
+  for (let i = 0; i < count; i++) {
+    const at = c.pos
+    const type = TYPE_BY_BYTE.get(c.byte())
+    if (type === undefined) c.fail(`invalid catalog entry type ${table[at]}`, at)
+    const len = c.size('name length')
+    if (len >= 4096) c.fail(`directory entry name too long (${len} >= 4096)`, at)
+    const name = c.take(len)
+    let entry: CatalogEntry
+    if (type === 'd') {
+      const offAt = c.pos
+      const offset = c.size('directory offset')
+      if (offset === 0 || offset > start - 8)
+        c.fail(`got wrong directory offset (${offset} > ${start})`, offAt)
+      entry = { type, name, start: start - offset }
+    } else if (type === 'f') {
+      entry = { type, name, size: c.u64(), mtime: c.i64() }
+    } else entry = { type, name }
+    if (!cb(entry)) return
+  }
+  if (c.pos !== c.end) c.fail('unable to parse whole catalog data block')
 }
 
 function bytesEq(a: Uint8Array, b: Uint8Array): boolean {

@@ -5,6 +5,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { vectorsDir } from '../../../scripts/vectors.ts'
 import {
+  AsyncCatalogReader,
   CatalogReader,
   CatalogWriter,
   decodeCatalogI64,
@@ -134,5 +135,54 @@ describe('catalog writer/reader', () => {
     expect(() => w.endDirectory()).toThrow(TypeError)
     w.startDirectory('x')
     expect(() => w.finish()).toThrow(TypeError)
+  })
+  it('async reader over a random-access source matches the in-memory reader', async () => {
+    for (const name of ['basic', 'many', 'empty']) {
+      const bytes = readFileSync(join(vectorsDir('pbs'), 'catalog', `${name}.pcat1`))
+      let maxRead = 0
+      const source = {
+        size: bytes.length,
+        read: async (buf: Uint8Array, pos: number) => {
+          maxRead = Math.max(maxRead, buf.length)
+          const n = Math.min(buf.length, bytes.length - pos)
+          buf.set(bytes.subarray(pos, pos + n))
+          return n
+        },
+      }
+      const a = await AsyncCatalogReader.open(source)
+      const r = new CatalogReader(bytes)
+      expect(await a.dump()).toEqual(r.dump())
+      const walked = []
+      for await (const e of a.walk()) walked.push(e)
+      const norm = (list: { path: Uint8Array; entry: { name: Uint8Array } }[]) =>
+        list.map((e) => ({ ...e, path: hex(e.path), entry: { ...e.entry, name: hex(e.entry.name) } }))
+      expect(norm(walked)).toEqual(norm([...r.walk()]))
+      if (name === 'basic') {
+        expect(await a.lookupPath('etc/deep/deeper/file with spaces.txt')).toMatchObject({
+          type: 'f',
+          size: 0n,
+        })
+        expect(maxRead).toBeLessThan(bytes.length / 2)
+      }
+    }
+    const bytes = readFileSync(join(vectorsDir('pbs'), 'catalog', 'basic.pcat1'))
+    for (let i = 0; i < bytes.length; i++) {
+      const b = Uint8Array.from(bytes)
+      b[i]! ^= 0x40
+      try {
+        await (
+          await AsyncCatalogReader.open({
+            size: b.length,
+            read: async (buf, pos) => {
+              const n = Math.max(0, Math.min(buf.length, b.length - pos))
+              buf.set(b.subarray(pos, pos + n))
+              return n
+            },
+          })
+        ).dump()
+      } catch (e) {
+        if (!isPxarError(e)) throw e
+      }
+    }
   })
 })
