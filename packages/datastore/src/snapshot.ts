@@ -82,6 +82,13 @@ export interface FinishSnapshotOptions {
   readonly key?: ManifestKey
   /** Initial `unprotected` data of the manifest. */
   readonly unprotected?: JsonObject
+  /**
+   * A complete manifest to store as it is instead of one built from the added archives: what a
+   * backup server does with the manifest its client uploaded (files, signature and `unprotected`
+   * are kept; `key` and `unprotected` are then ignored). Its type, id and time must be the
+   * snapshot's.
+   */
+  readonly manifest?: BackupManifest
 }
 
 /** One prune decision, from {@link Datastore.prune}. */
@@ -514,7 +521,14 @@ export class SnapshotWriter {
    */
   async finish(options: FinishSnapshotOptions = {}): Promise<BackupManifest> {
     if (this.#done) throw new TypeError('snapshot writer already finished')
-    const manifest: BackupManifest = {
+    const given = options.manifest
+    if (
+      given &&
+      (given.backupType !== this.dir.type || given.backupId !== this.dir.id || given.backupTime !== this.dir.time)
+    ) {
+      throw new PxarError('ERR_SNAPSHOT_INVALID', 'manifest does not belong to this snapshot')
+    }
+    const manifest: BackupManifest = given ?? {
       backupType: this.dir.type,
       backupId: this.dir.id,
       backupTime: this.dir.time,
@@ -522,7 +536,7 @@ export class SnapshotWriter {
       unprotected: options.unprotected ?? {},
       signature: null,
     }
-    const text = manifestToString(manifest, options.key ? { key: options.key } : {})
+    const text = manifestToString(manifest, options.key && !given ? { key: options.key } : {})
     await writeFileAtomic(
       join(this.path, MANIFEST_BLOB_NAME),
       encodeBlob(new TextEncoder().encode(text), { compress: true }),

@@ -103,6 +103,27 @@ describe('Datastore snapshots', () => {
     expect(await ds.listGroups()).toEqual([])
   })
 
+  it('finish can store a given manifest as it is (server side)', async () => {
+    const ds = await newStore()
+    const dir = { ...g, time: 77 }
+    const w = await ds.beginSnapshot(dir, {})
+    const manifest = {
+      backupType: 'host' as const,
+      backupId: 'web',
+      backupTime: 77,
+      files: [{ filename: 'a.conf.blob', cryptMode: 'sign-only' as const, size: 20, csum: 'ab'.repeat(32) }],
+      unprotected: { chunk_upload_stats: { count: 1 } },
+      signature: 'cd'.repeat(32),
+    }
+    await expect(w.finish({ manifest: { ...manifest, backupTime: 78 } })).rejects.toMatchObject({
+      code: 'ERR_SNAPSHOT_INVALID',
+    })
+    expect(await w.finish({ manifest })).toEqual(manifest)
+    expect(await ds.readManifest(dir)).toEqual(manifest)
+    // the group lock is released
+    await (await ds.beginSnapshot({ ...g, time: 78 }, {})).abort()
+  })
+
   it('an unfinished snapshot is not visible', async () => {
     const ds = await newStore()
     const w = await ds.beginSnapshot({ ...g, time: 5 }, {})
