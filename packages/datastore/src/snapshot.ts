@@ -524,7 +524,9 @@ export class SnapshotWriter {
     const given = options.manifest
     if (
       given &&
-      (given.backupType !== this.dir.type || given.backupId !== this.dir.id || given.backupTime !== this.dir.time)
+      (given.backupType !== this.dir.type ||
+        given.backupId !== this.dir.id ||
+        given.backupTime !== this.dir.time)
     ) {
       throw new PxarError('ERR_SNAPSHOT_INVALID', 'manifest does not belong to this snapshot')
     }
