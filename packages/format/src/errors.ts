@@ -64,6 +64,9 @@ export const PXAR_ERROR_CODES = [
   'ERR_PBS_CERT',
   'ERR_PBS_PROTOCOL',
   'ERR_PBS_REPOSITORY',
+  // fuse: mounting archives
+  'ERR_FUSE_UNAVAILABLE',
+  'ERR_FUSE_MOUNT',
 ] as const
 
 /** A code from {@link PXAR_ERROR_CODES}. */
