@@ -128,6 +128,18 @@ describe('Chunker', () => {
     )
   })
 
+  it('does not depend on the byte offset of the input buffer (word-read path)', () => {
+    const data = ctr(200000)
+    const whole = referenceEnds(data, 1024)
+    for (let shift = 0; shift < 8; shift++) {
+      const backing = new Uint8Array(data.length + 8)
+      backing.set(data, shift)
+      const view = backing.subarray(shift, shift + data.length)
+      expect(chunkEnds(view, { avgSize: 1024 })).toEqual(whole)
+      expect(endsWithFeed(new Chunker({ avgSize: 1024 }), view, [333, 4097, 65])).toEqual(whole)
+    }
+  })
+
   it('does not depend on how the input is fed (property)', () => {
     fc.assert(
       fc.property(
