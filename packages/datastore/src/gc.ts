@@ -3,7 +3,7 @@
  * `.fidx`/`.didx` below the datastore (atime := now), then sweep chunk files whose atime is
  * older than `min(gcStart − 24 h, oldest running writer) − 5 min`.
  */
-import { readdir, readFile, stat, unlink } from 'node:fs/promises'
+import { open, readdir, readFile, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { PxarError } from '@pxar/format'
 import { ioError, writeFileAtomic } from './atomic-file.ts'
@@ -46,6 +46,43 @@ export interface GcOptions {
 export const GC_GRACE_MS: number = (24 * 3600 + 300) * 1000
 
 const running = new WeakSet<Datastore>()
+
+/** Name of the cross-process GC lock file in the datastore root (skipped by the mark phase). */
+export const GC_LOCK_NAME = '.gc-lock'
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as { code?: string }).code === 'EPERM'
+  }
+}
+
+/**
+ * Takes the datastore-wide GC lock: a file created exclusively with our pid (PBS uses an
+ * exclusive fcntl lock on `.lock`, which Node cannot take). A lock left by a dead process is
+ * taken over.
+ */
+async function acquireGcLock(base: string): Promise<() => Promise<void>> {
+  const path = join(base, GC_LOCK_NAME)
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const fh = await open(path, 'wx')
+      await fh.writeFile(String(process.pid))
+      await fh.close()
+      return () => unlink(path).catch(() => {})
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'EEXIST') throw ioError('unable to create the GC lock', err)
+      const pid = Number(await readFile(path, 'utf8').catch(() => ''))
+      if (Number.isSafeInteger(pid) && pid > 0 && processAlive(pid)) {
+        throw new PxarError('ERR_SNAPSHOT_LOCKED', `garbage collection already running (pid ${pid})`)
+      }
+      await unlink(path).catch(() => {})
+    }
+  }
+  throw new PxarError('ERR_SNAPSHOT_LOCKED', 'unable to take the GC lock')
+}
 
 /** Yields every `.fidx`/`.didx` file below `dir`, skipping names that start with `.`. */
 async function* indexFiles(dir: string): AsyncGenerator<string> {
@@ -94,13 +131,15 @@ export async function readIndexDigests(
 /**
  * Runs garbage collection on a datastore.
  *
- * @throws PxarError `ERR_SNAPSHOT_LOCKED` if a GC is already running on this datastore object;
+ * @throws PxarError `ERR_SNAPSHOT_LOCKED` if a GC is already running (this or another process);
  *   index parse errors (`ERR_INDEX_*`) abort the run, as in PBS; `ERR_STORE_IO`.
  */
 export async function garbageCollect(ds: Datastore, options: GcOptions = {}): Promise<GcStatus> {
   if (running.has(ds)) throw new PxarError('ERR_SNAPSHOT_LOCKED', 'garbage collection already running')
   running.add(ds)
+  let unlock: (() => Promise<void>) | undefined
   try {
+    unlock = await acquireGcLock(ds.base)
     const store = ds.chunkStore
     const start = options.now ?? Date.now()
     // phase 1: mark
@@ -197,6 +236,7 @@ export async function garbageCollect(ds: Datastore, options: GcOptions = {}): Pr
     }
     return status
   } finally {
+    await unlock?.()
     running.delete(ds)
   }
 }

@@ -164,3 +164,41 @@ export async function verifySnapshot(
   }
   return { snapshot: snapshotPath(dir), ok, errors, damagedChunks: [...damaged], chunksChecked: checked }
 }
+
+/** Result of {@link verifyDatastore}. */
+export interface VerifyDatastoreResult {
+  readonly snapshots: readonly VerifyResult[]
+  /** Snapshot paths that failed verification. */
+  readonly failed: readonly string[]
+}
+
+/**
+ * Verifies every finished snapshot of every group in the given namespaces (default: all,
+ * recursively), sharing the verified/corrupt chunk sets so each chunk is read once.
+ */
+export async function verifyDatastore(
+  ds: Datastore,
+  options: Omit<VerifyOptions, 'verified' | 'corrupt'> & { namespaces?: readonly (readonly string[])[] } = {},
+): Promise<VerifyDatastoreResult> {
+  const verified = new Set<string>()
+  const corrupt = new Set<string>()
+  const namespaces: (readonly string[])[] = []
+  if (options.namespaces) namespaces.push(...options.namespaces)
+  else {
+    const queue: (readonly string[])[] = [[]]
+    while (queue.length > 0) {
+      const ns = queue.shift()!
+      namespaces.push(ns)
+      queue.push(...(await ds.listNamespaces(ns)))
+    }
+  }
+  const snapshots: VerifyResult[] = []
+  for (const ns of namespaces) {
+    for (const g of await ds.listGroups(ns)) {
+      for (const s of await ds.listSnapshots(g)) {
+        snapshots.push(await verifySnapshot(ds, s.dir, { ...options, verified, corrupt }))
+      }
+    }
+  }
+  return { snapshots, failed: snapshots.filter((r) => !r.ok).map((r) => r.snapshot) }
+}

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -11,6 +11,7 @@ import {
   garbageCollect,
   parseJson,
   toHex,
+  verifyDatastore,
   verifySnapshot,
 } from '../src/index.ts'
 
@@ -202,5 +203,39 @@ describe('Datastore snapshots', () => {
     })
     const again = await verifySnapshot(ds, dir)
     expect(again.errors[0]).toMatchObject({ code: 'ERR_CHUNK_MISSING' })
+  })
+
+  it('GC keeps quarantined copies of referenced chunks and takes a cross-process lock', async () => {
+    const ds = await newStore()
+    const chunks = [data(30, 2000), data(31, 2000)]
+    await backup(ds, { ...g, time: 300 }, chunks)
+    const d = createHash('sha256').update(chunks[0]!).digest()
+    await ds.chunkStore.renameCorrupt(d)
+    const orphanBad = `${ds.chunkStore.chunkPath('ab'.repeat(32))}.3.bad`
+    await mkdir(join(orphanBad, '..'), { recursive: true })
+    await writeFile(orphanBad, 'x')
+    const old = Date.now() / 1000 - 3 * 86400
+    for await (const e of ds.chunkStore.listChunks()) await utimes(e.path, old, old)
+    const st = await garbageCollect(ds)
+    expect(st).toMatchObject({ removedBad: 1, stillBad: 1, removedChunks: 0, diskChunks: 1 })
+    await writeFile(join(ds.base, '.gc-lock'), String(process.pid))
+    await expect(garbageCollect(ds)).rejects.toMatchObject({ code: 'ERR_SNAPSHOT_LOCKED' })
+    await writeFile(join(ds.base, '.gc-lock'), '999999999') // a dead process: lock is taken over
+    expect((await garbageCollect(ds)).stillBad).toBe(1)
+    await expect(stat(join(ds.base, '.gc-lock'))).rejects.toMatchObject({ code: 'ENOENT' })
+  })
+
+  it('verifyDatastore lists the damaged snapshots across namespaces', async () => {
+    const ds = await newStore()
+    await ds.createNamespace(['n1'])
+    const shared = data(40, 3000)
+    await backup(ds, { ...g, time: 400 }, [shared])
+    await backup(ds, { ns: ['n1'], type: 'ct', id: '7', time: 401 }, [shared, data(41, 10)])
+    await backup(ds, { ns: ['n1'], type: 'ct', id: '7', time: 402 }, [data(42, 10)])
+    const p = ds.chunkStore.chunkPath(createHash('sha256').update(shared).digest())
+    await writeFile(p, (await readFile(p)).subarray(0, 20))
+    const r = await verifyDatastore(ds)
+    expect(r.snapshots.length).toBe(3)
+    expect(r.failed).toEqual(['host/web/1970-01-01T00:06:40Z', 'ns/n1/ct/7/1970-01-01T00:06:41Z'])
   })
 })
