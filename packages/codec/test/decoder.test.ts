@@ -6,7 +6,14 @@ import { describe, expect, it } from 'vitest'
 import { vectorsDir } from '../../../scripts/vectors.ts'
 import { entryJson } from '../../../tools/conformance/src/pxar/pxar-json.ts'
 import { listPxarCases } from '../../../tools/conformance/src/run.ts'
-import { type AccessorEntry, bufferReadAt, Decoder, type DecoderEvent, openAccessor } from '../src/index.ts'
+import {
+  type AccessorEntry,
+  bufferReadAt,
+  Decoder,
+  type DecoderEvent,
+  decode,
+  openAccessor,
+} from '../src/index.ts'
 
 const cases = listPxarCases(vectorsDir('pxar'))
 const archives: { name: string; bytes: Uint8Array; payload: Uint8Array | undefined }[] = []
@@ -151,6 +158,27 @@ describe('hostile input', () => {
       }
     })
   }
+
+  it('v2: a truncated payload stream is an error', async () => {
+    for (const a of archives.filter((x) => x.payload !== undefined && x.payload.length > 32)) {
+      const p = a.payload!
+      for (const cut of [0, 8, 16, 17, p.length >> 1, p.length - 17, p.length - 1]) {
+        const src = async function* () {
+          yield a.bytes
+        }
+        const pay = async function* () {
+          yield p.subarray(0, cut)
+        }
+        await expect(
+          (async () => {
+            for await (const e of decode(src(), { payload: pay() })) {
+              if (e.content) for await (const _ of e.content);
+            }
+          })(),
+        ).rejects.toSatisfy(isPxarError)
+      }
+    }
+  })
 
   it('corrupted sizes are rejected before any allocation', () => {
     const a = archives.find((x) => x.name === 'single-small-file v1')!

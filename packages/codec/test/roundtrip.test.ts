@@ -154,10 +154,11 @@ function join(parent: Uint8Array, name: Uint8Array): Uint8Array {
 function encodeTree(
   root: Dir,
   split: boolean,
+  prelude?: Uint8Array,
 ): { archive: Uint8Array; payload?: Uint8Array; expected: Expected[] } {
   const out = new BufferSink()
   const pay = split ? new BufferSink() : undefined
-  const enc = new Encoder(out, root.meta, pay ? { payload: pay } : {})
+  const enc = new Encoder(out, root.meta, pay ? { payload: pay, ...(prelude ? { prelude } : {}) } : {})
   const expected: Expected[] = [{ kind: 'directory', path: new Uint8Array([0x2f]), metadata: root.meta }]
   const files: { link: LinkOffset; path: Uint8Array }[] = []
   const walk = (dir: Dir, path: Uint8Array) => {
@@ -238,46 +239,57 @@ describe('round trip', () => {
   for (const split of [false, true]) {
     it(`decode(encode(tree)) ${split ? 'v2' : 'v1'}, accessor agrees`, async () => {
       await fc.assert(
-        fc.asyncProperty(dirArb, fc.integer({ min: 1, max: 300 }), async (tree, piece) => {
-          const { archive, payload, expected } = encodeTree(tree, split)
-          const got: Entry[] = []
-          const contents: Uint8Array[] = []
-          for await (const e of decode(
-            once(archive, piece),
-            payload ? { payload: once(payload, piece) } : {},
-          )) {
-            if (e.kind === 'version') continue
-            got.push(e)
-            contents.push(await collect(e.content))
-          }
-          expect(got.length).toBe(expected.length)
-          const fileData = expected.filter((x) => x.kind === 'file').map((x) => x.data!)
-          const acc = await openAccessor(
-            bufferReadAt(archive),
-            payload ? { payload: bufferReadAt(payload) } : {},
-          )
-          for (let i = 0; i < expected.length; i++) {
-            const x = expected[i]!
-            const e = got[i]!
-            expect(e.kind).toBe(x.kind)
-            expect(e.path).toEqual(x.path)
-            expect(e.metadata).toEqual(x.metadata)
-            if (x.kind === 'file') expect(contents[i]).toEqual(x.data)
-            if (x.linkTarget) expect(e.linkTarget).toEqual(x.linkTarget)
-            if (x.device) expect(e.device).toEqual(x.device)
-            // the accessor finds the same entry
-            const a = await acc.lookup(x.path)
-            expect(a).toBeDefined()
-            const { range, ...rest } = a!
-            expect(rest.kind).toBe(e.kind)
-            expect(rest.metadata).toEqual(e.metadata)
-            expect(rest.entryOffset).toBe(e.entryOffset)
-            expect(range.filenameHeaderOffset).toBe(e.filenameOffset)
-            if (x.kind === 'file') expect(await collect(acc.content(a!))).toEqual(x.data)
-            if (x.kind === 'hardlink')
-              expect(await collect(acc.content(a!))).toEqual(fileData[x.data as unknown as number])
-          }
-        }),
+        fc.asyncProperty(
+          dirArb,
+          fc.integer({ min: 1, max: 300 }),
+          fc.option(fc.uint8Array({ maxLength: 200 }), { nil: undefined }),
+          async (tree, piece, prelude) => {
+            const { archive, payload, expected } = encodeTree(tree, split, split ? prelude : undefined)
+            const got: Entry[] = []
+            const contents: Uint8Array[] = []
+            let sawPrelude: Uint8Array | undefined
+            for await (const e of decode(
+              once(archive, piece),
+              payload ? { payload: once(payload, piece) } : {},
+            )) {
+              if (e.kind === 'version') continue
+              if (e.kind === 'prelude') {
+                sawPrelude = await collect(e.content)
+                continue
+              }
+              got.push(e)
+              contents.push(await collect(e.content))
+            }
+            expect(sawPrelude).toEqual(split ? prelude : undefined)
+            expect(got.length).toBe(expected.length)
+            const fileData = expected.filter((x) => x.kind === 'file').map((x) => x.data!)
+            const acc = await openAccessor(
+              bufferReadAt(archive),
+              payload ? { payload: bufferReadAt(payload) } : {},
+            )
+            for (let i = 0; i < expected.length; i++) {
+              const x = expected[i]!
+              const e = got[i]!
+              expect(e.kind).toBe(x.kind)
+              expect(e.path).toEqual(x.path)
+              expect(e.metadata).toEqual(x.metadata)
+              if (x.kind === 'file') expect(contents[i]).toEqual(x.data)
+              if (x.linkTarget) expect(e.linkTarget).toEqual(x.linkTarget)
+              if (x.device) expect(e.device).toEqual(x.device)
+              // the accessor finds the same entry
+              const a = await acc.lookup(x.path)
+              expect(a).toBeDefined()
+              const { range, ...rest } = a!
+              expect(rest.kind).toBe(e.kind)
+              expect(rest.metadata).toEqual(e.metadata)
+              expect(rest.entryOffset).toBe(e.entryOffset)
+              expect(range.filenameHeaderOffset).toBe(e.filenameOffset)
+              if (x.kind === 'file') expect(await collect(acc.content(a!))).toEqual(x.data)
+              if (x.kind === 'hardlink')
+                expect(await collect(acc.content(a!))).toEqual(fileData[x.data as unknown as number])
+            }
+          },
+        ),
         { numRuns: 60 },
       )
     })
