@@ -14,9 +14,11 @@ import {
   CryptConfig,
   chunkStoreSink,
   createInlineEncoder,
+  DynamicIndexWriter,
   decodeBlob,
   decryptKeyConfig,
   EncodePool,
+  FixedIndexWriter,
   fromHex,
   inspectBlob,
   MemoryChunkSink,
@@ -78,6 +80,21 @@ describe('storeDynamic', () => {
       expect(r.entries.map((e) => ({ end: e.end, digest: toHex(e.digest) }))).toEqual(spec.entries)
       expect(toHex(r.csum)).toBe(exp.index_csum)
       expect(r.size).toBe(exp.size)
+    })
+
+    it(`writes ${name}.didx byte-exact through a DynamicIndexWriter sink`, async () => {
+      const spec = JSON.parse(readFileSync(join(root, 'index', `${name}.entries.json`), 'utf8'))
+      const writer = new DynamicIndexWriter({ uuid: fromHex(spec.uuid), ctime: spec.ctime })
+      const r = await storeDynamic(generate(spec.source.gen), {
+        sink: new MemoryChunkSink({ keep: false }),
+        avgSize: spec.source.avg,
+        index: writer,
+        collectEntries: false,
+      })
+      const out = writer.finish()
+      expect(out.csum).toEqual(r.csum)
+      expect(out.size).toBe(r.size)
+      expect(Buffer.from(out.bytes).equals(readFileSync(join(root, 'index', `${name}.didx`)))).toBe(true)
     })
   }
 
@@ -248,6 +265,13 @@ describe('storeFixed', () => {
     expect(r.chunkSize).toBe(1 << 20)
     expect(r.digests.length).toBe(4)
     expect(set).toEqual([0, 1, 2, 3])
+    const writer = new FixedIndexWriter({ size: data.length, chunkSize: 1 << 20 })
+    await storeFixed([data], {
+      sink: new MemoryChunkSink({ keep: false }),
+      chunkSize: 1 << 20,
+      index: writer,
+    })
+    expect(writer.finish().csum).toEqual(r.csum)
     const fixed = new FixedChunker({ chunkSize: 1 << 20 })
     let start = 0
     const expected: string[] = []
