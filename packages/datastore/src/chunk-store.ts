@@ -9,6 +9,8 @@
  * Inserts are atomic: temp file `<digest>.tmp_XXXXXX` in the prefix directory, then rename.
  * Two processes inserting the same chunk concurrently both succeed and leave one complete file.
  */
+
+import { mkdirSync, unlinkSync, writeFileSync } from 'node:fs'
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { PxarError } from '@pxar/format'
@@ -343,26 +345,81 @@ export class ChunkStore {
   /**
    * Registers a running backup writer (PBS takes a shared lock on `.lock` and remembers the
    * start time). GC never removes chunks newer than the oldest registered writer's start.
+   * Besides the in-process record, a marker `.writers/<pid>-<n>` holding the start time is
+   * written (best effort), so a GC in another process sees the writer too.
    * Returns the function that unregisters it.
    */
   registerWriter(startTimeMs: number = Date.now()): () => void {
     const id = this.#nextWriter++
     this.#writers.set(id, startTimeMs)
+    const marker = join(this.base, WRITERS_DIR, `${process.pid}-${id}`)
+    try {
+      mkdirSync(join(this.base, WRITERS_DIR), { recursive: true })
+      writeFileSync(marker, String(startTimeMs), { flag: 'wx' })
+    } catch {
+      // read-only or foreign datastore: the in-process record still protects our chunks
+    }
     return () => {
       this.#writers.delete(id)
+      try {
+        unlinkSync(marker)
+      } catch {
+        // already gone
+      }
     }
   }
 
-  /** Start time (ms) of the oldest registered writer, if any. */
+  /** Start time (ms) of the oldest writer registered in this process, if any. */
   oldestWriterStart(): number | undefined {
     let min: number | undefined
     for (const t of this.#writers.values()) if (min === undefined || t < min) min = t
     return min
   }
 
+  /**
+   * Start time (ms) of the oldest writer of any live process (markers of dead processes are
+   * removed), if any.
+   */
+  async oldestWriterStartAll(): Promise<number | undefined> {
+    let min = this.oldestWriterStart()
+    const dir = join(this.base, WRITERS_DIR)
+    let names: string[] = []
+    try {
+      names = await readdir(dir)
+    } catch {
+      return min
+    }
+    for (const name of names) {
+      const m = /^([0-9]+)-[0-9]+$/.exec(name)
+      if (!m) continue
+      const pid = Number(m[1])
+      if (pid === process.pid) continue
+      if (!processAlive(pid)) {
+        await unlink(join(dir, name)).catch(() => {})
+        continue
+      }
+      const t = Number(await readFile(join(dir, name), 'utf8').catch(() => 'NaN'))
+      if (Number.isFinite(t) && (min === undefined || t < min)) min = t
+    }
+    return min
+  }
+
   /** Removes the whole chunk directory tree (tests / datastore removal). */
   async destroy(): Promise<void> {
     await rm(this.chunkDir, { recursive: true, force: true })
+  }
+}
+
+/** Directory (in the datastore root) of cross-process writer markers. */
+export const WRITERS_DIR = '.writers'
+
+/** True if a process with this pid exists. */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as { code?: string }).code === 'EPERM'
   }
 }
 

@@ -7,7 +7,7 @@ import { open, readdir, readFile, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { PxarError } from '@pxar/format'
 import { ioError, writeFileAtomic } from './atomic-file.ts'
-import { touchPath } from './chunk-store.ts'
+import { processAlive, touchPath } from './chunk-store.ts'
 import { toHex } from './digest.ts'
 import { DynamicIndex } from './dynamic-index.ts'
 import { FixedIndex } from './fixed-index.ts'
@@ -49,15 +49,6 @@ const running = new WeakSet<Datastore>()
 
 /** Name of the cross-process GC lock file in the datastore root (skipped by the mark phase). */
 export const GC_LOCK_NAME = '.gc-lock'
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as { code?: string }).code === 'EPERM'
-  }
-}
 
 /**
  * Takes the datastore-wide GC lock: a file created exclusively with our pid (PBS uses an
@@ -142,6 +133,8 @@ export async function garbageCollect(ds: Datastore, options: GcOptions = {}): Pr
     unlock = await acquireGcLock(ds.base)
     const store = ds.chunkStore
     const start = options.now ?? Date.now()
+    // like PBS, the oldest writer is determined before the mark phase starts
+    const oldestWriter = Math.min((await store.oldestWriterStartAll()) ?? start, start)
     // phase 1: mark
     let indexFileCount = 0
     let indexDataBytes = 0
@@ -161,7 +154,6 @@ export async function garbageCollect(ds: Datastore, options: GcOptions = {}): Pr
       }
     }
     // phase 2: sweep
-    const oldestWriter = Math.min(store.oldestWriterStart() ?? start, start)
     const cutoffMs = Math.min(start - 86400_000, oldestWriter) - 300_000
     let diskChunks = 0
     let diskBytes = 0

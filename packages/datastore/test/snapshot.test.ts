@@ -176,6 +176,12 @@ describe('Datastore snapshots', () => {
     await utimes(ds.chunkStore.chunkPath(freshDigest), old, old)
     expect((await garbageCollect(ds)).removedChunks).toBe(0)
     release()
+    // a writer of another (live) process, announced through its marker file, protects it too
+    await writeFile(join(ds.base, '.writers', `${process.ppid}-1`), String(Date.now() - 10 * 86400_000))
+    await writeFile(join(ds.base, '.writers', '999999999-1'), '0') // dead process: ignored, removed
+    expect((await garbageCollect(ds)).removedChunks).toBe(0)
+    expect(await readdir(join(ds.base, '.writers'))).toEqual([`${process.ppid}-1`])
+    await rm(join(ds.base, '.writers', `${process.ppid}-1`))
     expect((await garbageCollect(ds)).removedChunks).toBe(1)
   })
 
