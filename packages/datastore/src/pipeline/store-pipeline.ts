@@ -37,7 +37,11 @@ export interface StorePipelineOptions {
   readonly crypt?: CryptConfig | undefined
   /** Encode worker threads (0 = encode on this thread). Default: CPU count, at most 8. */
   readonly workers?: number
-  /** A custom encoder instead of the built-in one (`compress`, `crypt` and `workers` are then unused). */
+  /**
+   * A caller-owned encoder (e.g. a long-lived {@link EncodePool}) instead of a pool per run;
+   * `compress` and `workers` are then unused, while `crypt` still selects keyed digests, so the
+   * encoder must use the same key. It is not closed by the pipeline.
+   */
   readonly encoder?: BlobEncoder
   /** Chunks between cutting and the end of their insert. Default `2 × workers + 2`. */
   readonly maxInFlight?: number
