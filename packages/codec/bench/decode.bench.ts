@@ -2,6 +2,7 @@
  * Decoder and accessor throughput.
  * - one 1 GiB file: sync Decoder core and async decode(), input in 1 MiB pieces (the archive is
  *   streamed from a chunk list that reuses one 1 MiB data buffer, so nothing is copied up front);
+ * - one 256 MiB file read through readAtChunks over an in-memory ReadAt (copies every byte);
  * - 100k small entries (64-byte files in 100 directories of 1000): decode() reading every content;
  * - 10k random lookups on that 100k-entry archive, and on one flat directory of 100k files, through
  *   the accessor over an in-memory ReadAt.
@@ -16,6 +17,7 @@ import {
   decode,
   Encoder,
   openAccessor,
+  readAtChunks,
 } from '../src/index.ts'
 
 const GiB = 1024 * 1024 * 1024
@@ -118,6 +120,33 @@ describe('decode 1 GiB file', () => {
       for await (const e of decode(chunks(big)))
         if (e.content) for await (const p of e.content) bytes += p.length
       if (bytes !== GiB) throw new Error(`decoded ${bytes}`)
+    },
+    { iterations: 5, time: 0, warmupIterations: 1 },
+  )
+})
+
+/** 256 MiB file archive held in memory, read through a copying ReadAt (models reading a file). */
+function mediumArchive(): Uint8Array {
+  const sink = new BufferSink()
+  const enc = new Encoder(sink, root)
+  const w = enc.createFile('medium.bin', fmeta, 256 * PIECE)
+  for (let i = 0; i < 256; i++) w.write(piece)
+  w.close()
+  enc.finish()
+  enc.close()
+  return sink.takeBytes()
+}
+const medium = mediumArchive()
+
+describe('decode 256 MiB file through a copying ReadAt', () => {
+  bench(
+    'decode(readAtChunks(bufferReadAt(archive))), reading content',
+    async () => {
+      let bytes = 0
+      for await (const e of decode(readAtChunks(bufferReadAt(medium)))) {
+        if (e.content) for await (const p of e.content) bytes += p.length
+      }
+      if (bytes !== 256 * PIECE) throw new Error(`decoded ${bytes}`)
     },
     { iterations: 5, time: 0, warmupIterations: 1 },
   )

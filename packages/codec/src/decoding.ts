@@ -11,4 +11,4 @@ export {
 export { checkPayloadItem, type DecodedEntry, type DecodeOptions, decode, readPayloadAt } from './decode.ts'
 export { Decoder, type DecoderEvent, type DecoderOptions } from './decoder.ts'
 export { type DeviceNumbers, type Entry, type EntryKind, ZERO_METADATA } from './entry.ts'
-export { bufferReadAt, type ReadAt, readExactAt } from './read-at.ts'
+export { bufferReadAt, type ReadAt, type ReadAtChunksOptions, readAtChunks, readExactAt } from './read-at.ts'

@@ -52,3 +52,40 @@ export async function readExactAt(source: ReadAt, buf: Uint8Array, position: num
     done += n
   }
 }
+
+/** Options of {@link readAtChunks}. */
+export interface ReadAtChunksOptions {
+  /** First byte (default 0). */
+  readonly start?: number | undefined
+  /** End offset, exclusive (default the source size). */
+  readonly end?: number | undefined
+  /** Piece size (default 1 MiB). */
+  readonly pieceSize?: number | undefined
+}
+
+/**
+ * Streams a {@link ReadAt} sequentially, e.g. to feed `decode()` from a random-access source.
+ * Each piece is a fresh buffer.
+ * @throws {RangeError} on an invalid range or piece size.
+ * @throws {PxarFormatError} `ERR_PXAR_TRUNCATED` when the source is shorter than its size.
+ * @example
+ * for await (const e of decode(readAtChunks(archive), { payload: payloadReadAt })) console.log(e.pathString)
+ */
+export async function* readAtChunks(
+  source: ReadAt,
+  options: ReadAtChunksOptions = {},
+): AsyncGenerator<Uint8Array> {
+  const start = options.start ?? 0
+  const end = options.end ?? source.size
+  const piece = options.pieceSize ?? 1024 * 1024
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start) {
+    throw new RangeError(`invalid range ${start}..${end}`)
+  }
+  if (!Number.isSafeInteger(piece) || piece <= 0) throw new RangeError(`invalid pieceSize ${piece}`)
+  for (let pos = start; pos < end; ) {
+    const buf = new Uint8Array(Math.min(piece, end - pos))
+    await readExactAt(source, buf, pos)
+    pos += buf.length
+    yield buf
+  }
+}
