@@ -86,3 +86,38 @@ describe('manifest', () => {
     }
   })
 })
+
+describe('sign-only manifests', () => {
+  it('reproduces the derived sign-only vector (B9) with the bytes(0..32) key', async () => {
+    const { CryptConfig } = await import('../src/index.ts')
+    const key = new CryptConfig(Uint8Array.from({ length: 32 }, (_, i) => i))
+    const files = [
+      ['test.conf.blob', 55, '246cfb51369646ae85aeb34fee6f9444ac6dc4e47201510d705bbe6277369d2d'],
+      ['root.pxar.didx', 4139, '420bb68cc051c98a272684f2e076c80207f1fb45234e18c5b2c175a94e94ab0e'],
+      ['disk.img.fidx', 4139, 'f18523647e7b72e35ed28fbab27eda29add20d9a8c63cf624c9a60043b718a60'],
+    ] as const
+    const m = {
+      backupType: 'host',
+      backupId: 'elsa',
+      backupTime: 1593179765,
+      files: files.map(([filename, size, csum]) => ({
+        filename,
+        size,
+        csum,
+        cryptMode: 'sign-only' as const,
+      })),
+      unprotected: {},
+      signature: null,
+    } as const
+    const signed = signManifest(m, key)
+    expect(signed.signature).toBe('b9e3e31897ab0611cd564fc2b7c652eab36acc16aac264f3f1e0c43a66e891df')
+    expect(signed.unprotected['key-fingerprint']).toBe(
+      '0e:ab:d4:46:0b:6e:b9:ca:34:50:23:de:e2:b7:78:c7:90:e5:4a:16:83:b9:65:9c:0a:57:ae:19:90:90:15:9b',
+    )
+    // reordering files changes the signature
+    const swapped = signManifest({ ...m, files: [...m.files].reverse() }, key)
+    expect(swapped.signature).not.toBe(signed.signature)
+    // the written text verifies with the key
+    expect(parseManifest(manifestToString(m, { key }), { key }).signature).toBe(signed.signature)
+  })
+})
