@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System packages: FUSE for mounts (libfuse2 for the binding, fuse3 for fusermount).
-APT_PACKAGES=(libfuse2 fuse3)
+APT_PACKAGES=(libfuse2 fuse3 acl attr libcap2-bin)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -1,0 +1,402 @@
+/**
+ * A {@link FileSystemSource} over the local Linux filesystem, rooted at a directory: lstat with
+ * nanosecond mtimes, hardlink identity, device numbers, xattrs, POSIX ACLs and file capabilities.
+ */
+import { type BigIntStats, constants as fsConstants, realpathSync, statSync } from 'node:fs'
+import { type FileHandle, lstat, open, readdir, readlink, realpath } from 'node:fs/promises'
+import { constants as osConstants } from 'node:os'
+import { getAttribute, listAttributes } from '@napi-rs/xattr'
+import {
+  type Acl,
+  createMetadata,
+  isPxarError,
+  PxarError,
+  S_IFBLK,
+  S_IFCHR,
+  S_IFDIR,
+  S_IFIFO,
+  S_IFLNK,
+  S_IFMT,
+  S_IFREG,
+  S_IFSOCK,
+  type Xattr,
+} from '@pxar/format'
+import type {
+  DirListing,
+  FileSystemSource,
+  ListDirOptions,
+  SourceEntry,
+  SourceKind,
+  SourceSkip,
+} from '../source.ts'
+import { accessAcl, defaultAcl, parsePosixAcl } from './acl.ts'
+import { baseName, checkSourcePath, childPath, compareBytes, joinPath } from './path.ts'
+
+/** Options of {@link LocalClient}. */
+export interface LocalClientOptions {
+  /** How many entries of a directory are stat'ed in parallel (default 32). */
+  readonly concurrency?: number
+  /** Size of the pieces {@link LocalClient.readFile} yields (default 256 KiB). */
+  readonly readChunkSize?: number
+}
+
+const XATTR_FCAPS = 'security.capability'
+const XATTR_ACL_ACCESS = 'system.posix_acl_access'
+const XATTR_ACL_DEFAULT = 'system.posix_acl_default'
+
+/**
+ * Whether the backup stores an xattr, as the Proxmox backup client decides: `user.*`,
+ * `trusted.*` and `security.NTACL` (Samba's Windows ACLs), 1..255 bytes. ACLs and file
+ * capabilities have their own records; other namespaces (`security.selinux`, …) are not kept.
+ */
+export function isStoredXattrName(name: string): boolean {
+  const len = Buffer.byteLength(name)
+  if (len === 0 || len > 255) return false
+  return name.startsWith('user.') || name.startsWith('trusted.') || name === 'security.NTACL'
+}
+
+/**
+ * Decodes a Linux `dev_t` (glibc encoding) into major/minor numbers.
+ * @example
+ * decodeRdev(0x0801n) // { major: 8, minor: 1 }
+ */
+export function decodeRdev(rdev: bigint): { major: number; minor: number } {
+  const major = ((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & 0xffff_f000n)
+  const minor = (rdev & 0xffn) | ((rdev >> 12n) & 0xffff_ff00n)
+  return { major: Number(major), minor: Number(minor) }
+}
+
+/** The {@link SourceKind} of an `st_mode`, or `undefined` for an unknown type. */
+export function kindOfMode(mode: number): SourceKind | undefined {
+  switch (mode & S_IFMT) {
+    case S_IFREG:
+      return 'file'
+    case S_IFDIR:
+      return 'directory'
+    case S_IFLNK:
+      return 'symlink'
+    case S_IFBLK:
+      return 'block-device'
+    case S_IFCHR:
+      return 'char-device'
+    case S_IFIFO:
+      return 'fifo'
+    case S_IFSOCK:
+      return 'socket'
+    default:
+      return undefined
+  }
+}
+
+const errnoNames = new Map<number, string>(Object.entries(osConstants.errno).map(([k, v]) => [v, k]))
+
+/** The errno code of a Node fs error or an `@napi-rs/xattr` error (`… (os error N)`). */
+export function errnoCode(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as Error & { code?: unknown }).code
+    if (typeof code === 'string' && code.startsWith('E')) return code
+    const m = /\(os error (\d+)\)/.exec(err.message)
+    if (m) return errnoNames.get(Number(m[1])) ?? `errno ${m[1]}`
+  }
+  return 'EIO'
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+/** The path as a string when it is valid UTF-8 (the xattr binding takes strings only). */
+function pathString(p: Buffer): string | undefined {
+  try {
+    return utf8.decode(p)
+  } catch {
+    return undefined
+  }
+}
+
+const NS = 1_000_000_000n
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
+const OPEN_FILE =
+  fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NOCTTY | fsConstants.O_NONBLOCK
+
+/** A child that vanished or could not be read while listing. */
+class SkipEntry extends Error {
+  readonly errno: string
+  constructor(errno: string, message: string) {
+    super(message)
+    this.errno = errno
+  }
+}
+
+/**
+ * Reads a directory tree on the local filesystem. Paths are relative to `root`; the client never
+ * follows symlinks and refuses paths that leave the root (checked against the resolved path of
+ * every directory it lists and of every file it opens).
+ *
+ * Not collected: chattr flags and quota project ids (they need ioctls Node cannot issue), so
+ * `stat.flags` is 0 and `quotaProjectId` undefined. Entries whose path is not valid UTF-8 get no
+ * xattrs, ACLs or capabilities (the xattr binding takes string paths).
+ * @example
+ * const src = new LocalClient('/srv/data')
+ * const { entries } = await src.listDir(new Uint8Array(0))
+ */
+export class LocalClient implements FileSystemSource {
+  /** The resolved root directory. */
+  readonly root: string
+  readonly #rootBuf: Buffer
+  readonly #concurrency: number
+  readonly #chunk: number
+
+  /**
+   * @throws {PxarError} `ERR_PXAR_NOT_FOUND` when `root` does not exist, `ERR_PXAR_IO` when it is
+   *   not a directory.
+   */
+  constructor(root: string, options: LocalClientOptions = {}) {
+    if (typeof root !== 'string' || root.length === 0) throw new TypeError('root must be a non-empty string')
+    const concurrency = options.concurrency ?? 32
+    const chunk = options.readChunkSize ?? 256 * 1024
+    if (!Number.isInteger(concurrency) || concurrency < 1)
+      throw new RangeError('concurrency must be a positive integer')
+    if (!Number.isInteger(chunk) || chunk < 1 || chunk > 16 * 1024 * 1024)
+      throw new RangeError('readChunkSize must be 1..16 MiB')
+    let resolved: string
+    try {
+      resolved = realpathSync(root)
+      if (!statSync(resolved).isDirectory()) throw new PxarError('ERR_PXAR_IO', `${root} is not a directory`)
+    } catch (err) {
+      throw fsError(err, root)
+    }
+    this.root = resolved
+    this.#rootBuf = Buffer.from(resolved)
+    this.#concurrency = concurrency
+    this.#chunk = chunk
+  }
+
+  /**
+   * The entry at `path` (`''` is the root).
+   * @throws {PxarError} `ERR_PXAR_BAD_NAME` for a path outside the root or through a symlink,
+   *   `ERR_PXAR_NOT_FOUND` when it does not exist, `ERR_PXAR_IO` for other failures.
+   */
+  async stat(path: Uint8Array, options: ListDirOptions = {}): Promise<SourceEntry> {
+    checkSourcePath(path)
+    const slash = path.lastIndexOf(0x2f)
+    if (path.length > 0) await this.#checkDir(slash < 0 ? path.subarray(0, 0) : path.subarray(0, slash))
+    const full = joinPath(this.#rootBuf, path)
+    try {
+      return await readEntry(full, baseName(path), options)
+    } catch (err) {
+      if (err instanceof SkipEntry)
+        throw new PxarError(err.errno === 'ENOENT' ? 'ERR_PXAR_NOT_FOUND' : 'ERR_PXAR_IO', err.message)
+      throw fsError(err, path)
+    }
+  }
+
+  /**
+   * All children of the directory at `path`, sorted bytewise by name. Children that vanish or
+   * cannot be read while listing are reported in `skipped`.
+   * @throws {PxarError} as {@link LocalClient.stat}, and `ERR_PXAR_IO` when `path` is not a directory.
+   */
+  async listDir(path: Uint8Array, options: ListDirOptions = {}): Promise<DirListing> {
+    checkSourcePath(path)
+    const full = await this.#checkDir(path)
+    let names: Buffer[]
+    try {
+      names = await readdir(full, { encoding: 'buffer' })
+    } catch (err) {
+      throw fsError(err, path)
+    }
+    names.sort(compareBytes)
+    const entries: (SourceEntry | undefined)[] = new Array(names.length)
+    const skipped: (SourceSkip | undefined)[] = new Array(names.length)
+    let next = 0
+    const worker = async (): Promise<void> => {
+      while (next < names.length) {
+        const i = next++
+        const name = names[i]!
+        try {
+          entries[i] = await readEntry(joinPath(full, name), name, options)
+        } catch (err) {
+          const code = err instanceof SkipEntry ? err.errno : errnoCode(err)
+          skipped[i] = {
+            path: childPath(path, name),
+            code,
+            message: err instanceof Error ? err.message : String(err),
+          }
+        }
+      }
+    }
+    const workers: Promise<void>[] = []
+    for (let w = 0; w < Math.min(this.#concurrency, names.length); w++) workers.push(worker())
+    await Promise.all(workers)
+    return {
+      entries: entries.filter((e): e is SourceEntry => e !== undefined),
+      skipped: skipped.filter((s): s is SourceSkip => s !== undefined),
+    }
+  }
+
+  /**
+   * Streams a regular file's bytes in `[start, end)` (`end` defaults to the size when opened; a
+   * file that shrinks meanwhile ends early).
+   * @throws {PxarError} `ERR_PXAR_IO` when `path` is not a regular file, plus as {@link LocalClient.stat}.
+   */
+  async *readFile(path: Uint8Array, start = 0, end?: number): AsyncIterable<Uint8Array> {
+    checkSourcePath(path)
+    if (!Number.isSafeInteger(start) || start < 0)
+      throw new RangeError('start must be a non-negative integer')
+    if (end !== undefined && (!Number.isSafeInteger(end) || end < start))
+      throw new RangeError('end must be an integer >= start')
+    const full = joinPath(this.#rootBuf, path)
+    let fh: FileHandle
+    try {
+      fh = await open(full, OPEN_FILE)
+    } catch (err) {
+      throw fsError(err, path)
+    }
+    try {
+      const st = await fh.stat()
+      if (!st.isFile()) throw new PxarError('ERR_PXAR_IO', `${show(path)} is not a regular file`)
+      const real = await readlink(`/proc/self/fd/${fh.fd}`, { encoding: 'buffer' })
+      if (!real.equals(full))
+        throw new PxarError(
+          'ERR_PXAR_BAD_NAME',
+          `${show(path)} resolves outside the root or through a symlink`,
+        )
+      const stop = end ?? st.size
+      let pos = start
+      while (pos < stop) {
+        const want = Math.min(this.#chunk, stop - pos)
+        const buf = Buffer.allocUnsafe(want)
+        const { bytesRead } = await fh.read(buf, 0, want, pos)
+        if (bytesRead === 0) break
+        pos += bytesRead
+        yield bytesRead === want ? buf : buf.subarray(0, bytesRead)
+      }
+    } catch (err) {
+      throw fsError(err, path)
+    } finally {
+      await fh.close()
+    }
+  }
+
+  /** Nothing to release. */
+  async close(): Promise<void> {}
+
+  /** Resolves `rel` and checks it is a directory reached without symlinks; returns its full path. */
+  async #checkDir(rel: Uint8Array): Promise<Buffer> {
+    const full = joinPath(this.#rootBuf, rel)
+    let real: Buffer
+    try {
+      real = await realpath(full, { encoding: 'buffer' })
+    } catch (err) {
+      throw fsError(err, rel)
+    }
+    if (!real.equals(full))
+      throw new PxarError('ERR_PXAR_BAD_NAME', `${show(rel)} resolves outside the root or through a symlink`)
+    return full
+  }
+}
+
+function show(path: Uint8Array | string): string {
+  return JSON.stringify(typeof path === 'string' ? path : Buffer.from(path).toString('utf8'))
+}
+
+function fsError(err: unknown, path: Uint8Array | string): PxarError {
+  if (isPxarError(err)) return err
+  const code = errnoCode(err)
+  const message = `${show(path)}: ${err instanceof Error ? err.message : String(err)}`
+  return new PxarError(code === 'ENOENT' ? 'ERR_PXAR_NOT_FOUND' : 'ERR_PXAR_IO', message, { cause: err })
+}
+
+async function readEntry(full: Buffer, name: Uint8Array, options: ListDirOptions): Promise<SourceEntry> {
+  let st: BigIntStats
+  try {
+    st = await statBig(full)
+  } catch (err) {
+    throw new SkipEntry(errnoCode(err), `lstat: ${err instanceof Error ? err.message : String(err)}`)
+  }
+  const mode = Number(st.mode)
+  const kind = kindOfMode(mode)
+  if (kind === undefined) throw new SkipEntry('EINVAL', `unknown file type in mode ${mode.toString(8)}`)
+  const ns = st.mtimeNs
+  let secs = ns / NS
+  if (ns < 0n && secs * NS !== ns) secs -= 1n
+  const nanos = Number(ns - secs * NS)
+
+  const xattrs: Xattr[] = []
+  let fcaps: Uint8Array | undefined
+  let acl: Partial<Acl> | undefined
+  const wantX = options.xattrs ?? true
+  const wantA = options.acls ?? true
+  const wantF = options.fcaps ?? true
+  const pathStr = kind !== 'symlink' && (wantX || wantA || wantF) ? pathString(full) : undefined
+  if (pathStr !== undefined) {
+    let names: string[] = []
+    try {
+      names = await listAttributes(pathStr)
+    } catch (err) {
+      const code = errnoCode(err)
+      if (code === 'ENOENT') throw new SkipEntry(code, `listxattr: ${(err as Error).message}`)
+    }
+    let aclAccess: Uint8Array | undefined
+    let aclDefault: Uint8Array | undefined
+    for (const xname of names) {
+      let want: 'x' | 'f' | 'aa' | 'ad' | undefined
+      if (xname === XATTR_FCAPS) want = wantF ? 'f' : undefined
+      else if (xname === XATTR_ACL_ACCESS) want = wantA ? 'aa' : undefined
+      else if (xname === XATTR_ACL_DEFAULT) want = wantA && kind === 'directory' ? 'ad' : undefined
+      else if (wantX && isStoredXattrName(xname)) want = 'x'
+      if (want === undefined) continue
+      let value: Buffer | null
+      try {
+        value = await getAttribute(pathStr, xname)
+      } catch (err) {
+        const code = errnoCode(err)
+        if (code === 'ENOENT') throw new SkipEntry(code, `getxattr: ${(err as Error).message}`)
+        continue
+      }
+      if (value === null) continue
+      if (want === 'x') xattrs.push({ name: Buffer.from(xname), value })
+      else if (want === 'f') fcaps = value
+      else if (want === 'aa') aclAccess = value
+      else aclDefault = value
+    }
+    if (aclAccess !== undefined || aclDefault !== undefined) {
+      const a = aclAccess && parsePosixAcl(aclAccess)
+      const d = aclDefault && parsePosixAcl(aclDefault)
+      acl = { ...(a ? accessAcl(a) : {}), ...(d ? defaultAcl(d) : {}) }
+    }
+  }
+
+  let linkTarget: Uint8Array | undefined
+  if (kind === 'symlink') {
+    try {
+      linkTarget = await readlink(full, { encoding: 'buffer' })
+    } catch (err) {
+      throw new SkipEntry(errnoCode(err), `readlink: ${err instanceof Error ? err.message : String(err)}`)
+    }
+  }
+  const metadata = createMetadata({
+    mode,
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    mtime: { secs: secs >= -MAX_SAFE && secs <= MAX_SAFE ? Number(secs) : secs, nanos },
+    xattrs,
+    acl,
+    fcaps,
+  })
+  const entry: {
+    -readonly [K in keyof SourceEntry]: SourceEntry[K]
+  } = {
+    name,
+    kind,
+    metadata,
+    size: kind === 'file' ? Number(st.size) : 0,
+    dev: st.dev.toString(),
+    ino: st.ino.toString(),
+    nlink: Number(st.nlink),
+  }
+  if (linkTarget !== undefined) entry.linkTarget = linkTarget
+  if (kind === 'block-device' || kind === 'char-device') entry.rdev = decodeRdev(st.rdev)
+  return entry
+}
+
+function statBig(full: Buffer): Promise<BigIntStats> {
+  return lstat(full, { bigint: true })
+}
