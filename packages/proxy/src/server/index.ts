@@ -1,1 +1,5 @@
+export * from './backup.ts'
+export * from './local-store.ts'
+export * from './patterns.ts'
 export * from './store.ts'
+export * from './uploader.ts'

@@ -1,0 +1,666 @@
+/**
+ * The backup engine: walks a {@link FileSystemSource}, encodes pxar (v1 or split v2) while it
+ * walks, and streams the archive through the chunk/hash/encode pipeline into a
+ * {@link BackupSession}. Memory stays bounded: file contents are streamed piecewise from the
+ * source into the encoder and from there into the chunker.
+ */
+
+import {
+  type Accessor,
+  type AccessorEntry,
+  BufferSink,
+  Encoder,
+  type LinkOffset,
+  openAccessor,
+} from '@pxar/codec'
+import {
+  type BlobEncoder,
+  CATALOG_NAME,
+  CatalogWriter,
+  type CryptConfig,
+  type CryptMode,
+  checkManifestFingerprint,
+  createBlobEncoder,
+  DynamicIndex,
+  decodeBlob,
+  encodeBlob,
+  IndexReadAt,
+  MANIFEST_BLOB_NAME,
+  type ManifestFile,
+  manifestKeyFromIdKey,
+  manifestToString,
+  parseManifest,
+} from '@pxar/datastore'
+import { type Metadata, PxarError } from '@pxar/format'
+import type { FileSystemSource, SourceEntry } from '../source.ts'
+import { compilePattern, isExcluded, type PatternScope, parsePatternFile } from './patterns.ts'
+import type { BackupSession, RemoteStore, SnapshotRef } from './store.ts'
+import { ArchiveUploader } from './uploader.ts'
+
+/** How file data of unchanged files is found. */
+export type DetectionMode = 'legacy' | 'data' | 'metadata'
+
+/** Progress counters, reported through {@link BackupConfig.onProgress}. */
+export interface BackupProgress {
+  /** Entries encoded so far. */
+  entries: number
+  /** File bytes read from the source. */
+  bytesRead: number
+  /** Encoded chunk bytes uploaded to the store. */
+  bytesUploaded: number
+  /** File bytes not read because their payload was reused from the previous snapshot. */
+  bytesReused: number
+}
+
+/** Options of {@link runBackup}. */
+export interface BackupConfig {
+  /** Where the snapshot goes. */
+  readonly store: RemoteStore
+  readonly backupId: string
+  /** Default `host`. */
+  readonly backupType?: 'host' | 'ct' | 'vm'
+  /** Namespace (default root). */
+  readonly ns?: readonly string[]
+  /** Backup time, epoch seconds (default now). */
+  readonly backupTime?: number
+  /** Archive base name (default `root`): `root.pxar.didx` or `root.mpxar.didx` + `root.ppxar.didx`. */
+  readonly archiveName?: string
+  /** Default `legacy`. */
+  readonly mode?: DetectionMode
+  /** `none` (default), `encrypt` (needs `key`) or `sign-only` (needs `key`). */
+  readonly cryptMode?: CryptMode
+  readonly key?: CryptConfig
+  /** Exclude patterns (PBS `--exclude`). */
+  readonly exclude?: readonly string[]
+  /** Honour `.pxarexclude` files (default true). */
+  readonly pxarexclude?: boolean
+  /** Do not descend into other file systems (default true). */
+  readonly oneFileSystem?: boolean
+  /** Average chunk size of the archives (default 4 MiB). */
+  readonly avgChunkSize?: number
+  /** Encode worker threads (default: by CPU count). */
+  readonly workers?: number
+  /** Group owner for new groups. */
+  readonly owner?: string
+  /** Largest fraction of reused chunk bytes that may be padding (metadata mode; default 0.1). */
+  readonly maxReusePadding?: number
+  readonly onProgress?: (progress: Readonly<BackupProgress>) => void
+  /** Called for entries the source could not read (they are skipped). */
+  readonly onSkip?: (path: Uint8Array, code: string, message: string) => void
+}
+
+/** Outcome of {@link runBackup}. */
+export interface BackupResult {
+  /** `TYPE/ID/TIME`, e.g. `host/web1/2026-11-24T16:00:00Z`. */
+  readonly snapshot: string
+  readonly snapshotRef: SnapshotRef
+  /** Stored file names (indexes and blobs, manifest excluded). */
+  readonly archives: readonly string[]
+  readonly files: number
+  readonly dirs: number
+  readonly entries: number
+  /** File bytes in the archive. */
+  readonly bytes: number
+  /** File bytes read from the source. */
+  readonly bytesRead: number
+  /** File bytes whose payload was reused (not read). */
+  readonly reusedBytes: number
+  /** Encoded chunk bytes uploaded. */
+  readonly uploadedBytes: number
+  readonly skipped: number
+  readonly durationMs: number
+}
+
+const enc = new TextEncoder()
+const latin1 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1')
+
+function joinPath(dir: Uint8Array, name: Uint8Array): Uint8Array {
+  if (dir.length === 0) return name
+  const out = new Uint8Array(dir.length + 1 + name.length)
+  out.set(dir)
+  out[dir.length] = 0x2f
+  out.set(name, dir.length + 1)
+  return out
+}
+
+function formatTime(epoch: number): string {
+  return new Date(epoch * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z')
+}
+
+function bytesEqual(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b
+  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.length).equals(b)
+}
+
+const big = (v: unknown): string => String(v)
+
+/** True when two metadata records are equal in everything pxar stores. */
+export function metadataEqual(a: Metadata, b: Metadata): boolean {
+  const s = a.stat
+  const t = b.stat
+  if (
+    s.mode !== t.mode ||
+    big(s.flags) !== big(t.flags) ||
+    s.uid !== t.uid ||
+    s.gid !== t.gid ||
+    big(s.mtime.secs) !== big(t.mtime.secs) ||
+    s.mtime.nanos !== t.mtime.nanos
+  )
+    return false
+  if (a.xattrs.length !== b.xattrs.length) return false
+  for (let i = 0; i < a.xattrs.length; i++) {
+    const x = a.xattrs[i]
+    const y = b.xattrs[i]
+    if (!x || !y || !bytesEqual(x.name, y.name) || !bytesEqual(x.value, y.value)) return false
+  }
+  if (!bytesEqual(a.fcaps, b.fcaps)) return false
+  if (big(a.quotaProjectId) !== big(b.quotaProjectId)) return false
+  return (
+    JSON.stringify(a.acl, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v)) ===
+    JSON.stringify(b.acl, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v))
+  )
+}
+
+/** Previous split archive, for metadata-mode reuse. */
+interface Previous {
+  readonly accessor: Accessor
+  readonly payloadIndex: DynamicIndex
+}
+
+interface Run {
+  firstChunk: number
+  lastChunk: number
+  /** Previous payload end of the last candidate (refs must not go backwards). */
+  lastEnd: number
+  fileBytes: number
+  /** Encoder calls of this run (metadata only) in walk order. */
+  ops: ((reuse: boolean) => Promise<void>)[]
+  candidates: number
+}
+
+/**
+ * Runs one backup of `source` into `config.store`.
+ *
+ * @throws PxarError from the store or the codec; TypeError/RangeError for bad configuration.
+ * @example
+ * ```ts
+ * const store = await LocalStore.open('/backup/store', { create: true })
+ * const r = await runBackup(source, { store, backupId: 'web1', mode: 'metadata' })
+ * console.log(r.snapshot, r.reusedBytes)
+ * ```
+ */
+export async function runBackup(source: FileSystemSource, config: BackupConfig): Promise<BackupResult> {
+  const started = Date.now()
+  const mode = config.mode ?? 'legacy'
+  if (mode !== 'legacy' && mode !== 'data' && mode !== 'metadata')
+    throw new TypeError(`bad mode ${String(mode)}`)
+  const cryptMode = config.cryptMode ?? 'none'
+  if (cryptMode !== 'none' && !config.key) throw new TypeError(`crypt mode ${cryptMode} needs a key`)
+  const key = cryptMode === 'none' ? undefined : config.key
+  const chunkCrypt = cryptMode === 'encrypt' ? key : undefined
+  const name = config.archiveName ?? 'root'
+  if (!/^[A-Za-z0-9_][A-Za-z0-9._-]*$/.test(name)) throw new TypeError(`bad archive name '${name}'`)
+  const snapshotRef: SnapshotRef = {
+    ns: [...(config.ns ?? [])],
+    type: config.backupType ?? 'host',
+    id: config.backupId,
+    time: config.backupTime ?? Math.floor(Date.now() / 1000),
+  }
+  const progress: BackupProgress = { entries: 0, bytesRead: 0, bytesUploaded: 0, bytesReused: 0 }
+  const report = (): void => config.onProgress?.(progress)
+  const onUpload = (n: number): void => {
+    progress.bytesUploaded += n
+  }
+
+  const session = await config.store.beginBackup({
+    snapshot: snapshotRef,
+    ...(config.owner === undefined ? {} : { owner: config.owner }),
+  })
+  const encoder: BlobEncoder = createBlobEncoder({
+    compress: true,
+    crypt: chunkCrypt,
+    ...(config.workers === undefined ? {} : { workers: config.workers }),
+  })
+  const uploaders: ArchiveUploader[] = []
+  try {
+    const known = new Set<string>()
+    // Previous snapshot: reuse only when its manifest was made with the same key.
+    let prevManifestOk = false
+    const prevManifestBlob = await session.downloadPrevious(MANIFEST_BLOB_NAME)
+    if (prevManifestBlob) {
+      try {
+        const m = parseManifest(decodeBlob(prevManifestBlob))
+        checkManifestFingerprint(m, key ? manifestKeyFromIdKey(key.idKey) : undefined)
+        prevManifestOk = true
+      } catch {
+        prevManifestOk = false
+      }
+    }
+    const registerPrevious = async (archive: string): Promise<Uint8Array | undefined> => {
+      if (!prevManifestOk) return undefined
+      const bytes = await session.downloadPrevious(archive)
+      if (!bytes) return undefined
+      const index = DynamicIndex.parse(bytes)
+      for (let i = 0; i < index.count; i++) known.add(Buffer.from(index.digest(i)).toString('hex'))
+      return bytes
+    }
+    const avgSize = config.avgChunkSize
+    const newUploader = async (archive: string, avg: number | undefined): Promise<ArchiveUploader> => {
+      const u = new ArchiveUploader(session, await session.createDynamicIndex(archive), {
+        encoder,
+        avgSize: avg,
+        crypt: chunkCrypt,
+        known,
+        onUpload,
+      })
+      uploaders.push(u)
+      return u
+    }
+
+    const files: ManifestFile[] = []
+    const indexCryptMode: CryptMode = cryptMode
+    const split = mode !== 'legacy'
+    const metaName = split ? `${name}.mpxar.didx` : `${name}.pxar.didx`
+    const payloadName = `${name}.ppxar.didx`
+    await registerPrevious(metaName)
+    const prevPayloadBytes = split ? await registerPrevious(payloadName) : undefined
+    let previous: Previous | undefined
+    if (mode === 'metadata' && prevPayloadBytes) {
+      const prevMetaBytes = await session.downloadPrevious(metaName)
+      if (prevMetaBytes) {
+        const metaIndex = DynamicIndex.parse(prevMetaBytes)
+        const readAt = new IndexReadAt(
+          metaIndex,
+          { read: (d) => session.readChunk(d) },
+          { crypt: chunkCrypt, cacheChunks: 16 },
+        )
+        previous = {
+          accessor: await openAccessor(readAt),
+          payloadIndex: DynamicIndex.parse(prevPayloadBytes),
+        }
+      }
+    }
+
+    const metaUp = await newUploader(metaName, avgSize)
+    const payloadUp = split ? await newUploader(payloadName, avgSize) : undefined
+    const catalogUp = split ? undefined : await newUploader(CATALOG_NAME, 512 * 1024)
+    const catalog = split ? undefined : new CatalogWriter()
+
+    const metaSink = new BufferSink()
+    const payloadSink = split ? new BufferSink() : undefined
+    const pump = async (): Promise<void> => {
+      for (const c of metaSink.take()) await metaUp.write(c)
+      if (payloadSink && payloadUp) for (const c of payloadSink.take()) await payloadUp.write(c)
+      if (catalog && catalogUp) {
+        const c = catalog.take()
+        if (c.length > 0) await catalogUp.write(c)
+      }
+    }
+
+    const root = await source.stat(new Uint8Array(0))
+    if (root.kind !== 'directory')
+      throw new PxarError('ERR_PXAR_ENCODER_INVALID', 'backup source root is not a directory')
+    const pxarEnc = new Encoder(metaSink, root.metadata, payloadSink ? { payload: payloadSink } : {})
+    catalog?.startDirectory(`${metaName}`)
+
+    let files_ = 0
+    let dirs = 1
+    let bytes = 0
+    let skipped = 0
+    const links = new Map<string, { path: Uint8Array; link: LinkOffset | undefined }>()
+    const scopes: PatternScope[] = []
+    const cli: PatternScope = {
+      base: '',
+      patterns: (config.exclude ?? []).flatMap((p) => {
+        const c = compilePattern(Buffer.from(p, 'utf8').toString('latin1'))
+        return c ? [c] : []
+      }),
+    }
+    scopes.push(cli)
+    const oneFs = config.oneFileSystem ?? true
+    const maxPadding = config.maxReusePadding ?? 0.1
+
+    // ---- metadata-mode reuse runs -------------------------------------------------------------
+    let run: Run | undefined
+    /** Runs encoder calls now, or queues them behind the open reuse run. */
+    const op = async (fn: (reuse: boolean) => Promise<void>): Promise<void> => {
+      if (run) run.ops.push(fn)
+      else {
+        await fn(false)
+        await pump()
+      }
+    }
+    const flushRun = async (): Promise<void> => {
+      const r = run
+      if (!r || !previous || !payloadUp) return
+      run = undefined
+      const idx = previous.payloadIndex
+      const chunkStart = idx.start(r.firstChunk)
+      const chunkBytes = idx.end(r.lastChunk) - chunkStart
+      const reuse = chunkBytes - r.fileBytes <= maxPadding * chunkBytes
+      if (reuse) {
+        pxarEnc.flush()
+        await pump()
+        const chunks: { digest: Uint8Array; size: number }[] = []
+        for (let i = r.firstChunk; i <= r.lastChunk; i++)
+          chunks.push({ digest: idx.digest(i), size: idx.end(i) - idx.start(i) })
+        await payloadUp.inject(chunks)
+        reuseBase = pxarEnc.payloadPosition - chunkStart
+        for (const fn of r.ops) await fn(true)
+        pxarEnc.advancePayload(chunkBytes)
+        await pump()
+      } else {
+        for (const fn of r.ops) {
+          await fn(false)
+          await pump()
+        }
+      }
+      report()
+    }
+    let reuseBase = 0
+
+    const encodeFileData = async (
+      path: Uint8Array,
+      entry: SourceEntry,
+      ename: Uint8Array,
+    ): Promise<LinkOffset> => {
+      const fw = pxarEnc.createFile(ename, entry.metadata, entry.size)
+      let left = entry.size
+      for await (const piece of source.readFile(path, 0, entry.size)) {
+        const p = piece.length > left ? piece.subarray(0, left) : piece
+        if (p.length === 0) continue
+        fw.write(p)
+        left -= p.length
+        progress.bytesRead += p.length
+        await pump()
+        if (left === 0) break
+      }
+      if (left > 0) {
+        // The file shrank while it was read: pad with zeros (as the archive announced its size).
+        config.onSkip?.(path, 'ESHRUNK', `file shrank by ${left} bytes while reading`)
+        const zeros = new Uint8Array(Math.min(left, 1 << 20))
+        while (left > 0) {
+          const n = Math.min(left, zeros.length)
+          fw.write(zeros.subarray(0, n))
+          left -= n
+          await pump()
+        }
+      }
+      return fw.close()
+    }
+
+    const addFile = async (
+      dirPrev: AccessorEntry | undefined,
+      path: Uint8Array,
+      entry: SourceEntry,
+    ): Promise<void> => {
+      files_++
+      bytes += entry.size
+      progress.entries++
+      catalog?.addFile(entry.name, entry.size, entry.metadata.stat.mtime.secs)
+      const hardlinkKey = entry.nlink > 1 ? `${entry.dev}:${entry.ino}` : undefined
+      if (hardlinkKey) {
+        const seen = links.get(hardlinkKey)
+        if (seen) {
+          catalog?.addHardlink(entry.name)
+          // The target's link offset is known once its (possibly deferred) encoder call ran.
+          await op(async () => {
+            if (seen.link === undefined)
+              throw new PxarError('ERR_PXAR_ENCODER_STATE', 'hardlink target not encoded yet')
+            pxarEnc.addHardlink(entry.name, seen.path, seen.link)
+          })
+          return
+        }
+      }
+      const slot: { path: Uint8Array; link: LinkOffset | undefined } = { path, link: undefined }
+      if (hardlinkKey) links.set(hardlinkKey, slot)
+      const remember = (link: LinkOffset): void => {
+        slot.link = link
+      }
+      // Metadata mode: unchanged file → payload reference into reused chunks.
+      if (previous && dirPrev) {
+        const prev = await previous.accessor.lookupChild(dirPrev, entry.name)
+        if (
+          prev &&
+          prev.kind === 'file' &&
+          prev.fileSize === entry.size &&
+          prev.payloadOffset !== undefined &&
+          metadataEqual(prev.metadata, entry.metadata)
+        ) {
+          const idx = previous.payloadIndex
+          const startOff = prev.payloadOffset
+          const endOff = startOff + 16 + entry.size
+          const first = idx.chunkFromOffset(startOff)
+          const last = idx.chunkFromOffset(endOff - 1)
+          if (first && last) {
+            if (
+              run &&
+              (first.index < run.lastChunk ||
+                first.index > run.lastChunk + 1 ||
+                startOff < run.lastEnd ||
+                run.candidates >= 65536)
+            ) {
+              await flushRun()
+            }
+            if (!run) {
+              run = {
+                firstChunk: first.index,
+                lastChunk: last.index,
+                lastEnd: endOff,
+                fileBytes: 0,
+                ops: [],
+                candidates: 0,
+              }
+            }
+            const r: Run = run
+            r.lastChunk = Math.max(r.lastChunk, last.index)
+            r.lastEnd = endOff
+            r.fileBytes += 16 + entry.size
+            r.candidates++
+            const size = entry.size
+            r.ops.push(async (reuse) => {
+              if (reuse) {
+                remember(pxarEnc.addPayloadRef(entry.name, entry.metadata, size, reuseBase + startOff))
+                progress.bytesReused += size
+              } else {
+                remember(await encodeFileData(path, entry, entry.name))
+              }
+            })
+            // Bound the run so that deferred metadata stays small.
+            if (idx.end(r.lastChunk) - idx.start(r.firstChunk) > 1 << 30) await flushRun()
+            return
+          }
+        }
+      }
+      await flushRun()
+      remember(await encodeFileData(path, entry, entry.name))
+      await pump()
+      report()
+    }
+
+    const walk = async (
+      dirPath: Uint8Array,
+      dirEntry: SourceEntry,
+      dirPrev: AccessorEntry | undefined,
+      rootDev: string,
+    ): Promise<void> => {
+      let listing: Awaited<ReturnType<FileSystemSource['listDir']>>
+      try {
+        listing = await source.listDir(dirPath)
+      } catch (err) {
+        const e = err as { code?: string; message?: string }
+        config.onSkip?.(dirPath, e.code ?? 'EIO', e.message ?? String(err))
+        skipped++
+        return
+      }
+      for (const s of listing.skipped) {
+        skipped++
+        config.onSkip?.(s.path, s.code, s.message)
+      }
+      const relDir = latin1(dirPath)
+      let pushedScope = false
+      if (config.pxarexclude ?? true) {
+        const ex = listing.entries.find((e) => e.kind === 'file' && latin1(e.name) === '.pxarexclude')
+        if (ex) {
+          const parts: Uint8Array[] = []
+          let n = 0
+          for await (const p of source.readFile(joinPath(dirPath, ex.name), 0, Math.min(ex.size, 1 << 20))) {
+            parts.push(p)
+            n += p.length
+          }
+          const text = Buffer.concat(parts, n).toString('latin1')
+          scopes.push({ base: relDir, patterns: parsePatternFile(text) })
+          pushedScope = true
+        }
+      }
+      void dirEntry
+      for (const entry of listing.entries) {
+        const path = joinPath(dirPath, entry.name)
+        if (isExcluded(scopes, latin1(path), entry.kind === 'directory')) continue
+        switch (entry.kind) {
+          case 'directory': {
+            dirs++
+            progress.entries++
+            const sub =
+              previous && dirPrev ? await previous.accessor.lookupChild(dirPrev, entry.name) : undefined
+            catalog?.startDirectory(entry.name)
+            await op(async () => {
+              pxarEnc.createDirectory(entry.name, entry.metadata)
+            })
+            if (!oneFs || entry.dev === rootDev) {
+              await walk(path, entry, sub?.kind === 'directory' ? sub : undefined, rootDev)
+            }
+            catalog?.endDirectory()
+            await op(async () => {
+              pxarEnc.finish()
+            })
+            break
+          }
+          case 'file':
+            await addFile(dirPrev, path, entry)
+            break
+          case 'symlink':
+            progress.entries++
+            catalog?.addSymlink(entry.name)
+            await op(async () => {
+              pxarEnc.addSymlink(entry.name, entry.metadata, entry.linkTarget ?? new Uint8Array(0))
+            })
+            break
+          case 'block-device':
+          case 'char-device': {
+            progress.entries++
+            if (entry.kind === 'block-device') catalog?.addBlockDevice(entry.name)
+            else catalog?.addCharDevice(entry.name)
+            const rdev = entry.rdev ?? { major: 0, minor: 0 }
+            await op(async () => {
+              pxarEnc.addDevice(entry.name, entry.metadata, rdev)
+            })
+            break
+          }
+          case 'fifo':
+            progress.entries++
+            catalog?.addFifo(entry.name)
+            await op(async () => {
+              pxarEnc.addFifo(entry.name, entry.metadata)
+            })
+            break
+          case 'socket':
+            progress.entries++
+            catalog?.addSocket(entry.name)
+            await op(async () => {
+              pxarEnc.addSocket(entry.name, entry.metadata)
+            })
+            break
+        }
+      }
+      if (pushedScope) scopes.pop()
+    }
+
+    const prevRoot = previous ? await previous.accessor.root() : undefined
+    await walk(new Uint8Array(0), root, prevRoot, root.dev)
+    await flushRun()
+    pxarEnc.finish()
+    pxarEnc.close()
+    catalog?.endDirectory()
+    if (catalog && catalogUp) {
+      await pump()
+      await catalogUp.write(catalog.finish())
+    }
+    await pump()
+
+    const metaRes = await metaUp.finish()
+    files.push({
+      filename: metaName,
+      cryptMode: indexCryptMode,
+      size: metaRes.size,
+      csum: Buffer.from(metaRes.csum).toString('hex'),
+    })
+    if (payloadUp) {
+      const r = await payloadUp.finish()
+      files.push({
+        filename: payloadName,
+        cryptMode: indexCryptMode,
+        size: r.size,
+        csum: Buffer.from(r.csum).toString('hex'),
+      })
+    }
+    if (catalogUp) {
+      const r = await catalogUp.finish()
+      files.push({
+        filename: CATALOG_NAME,
+        cryptMode: indexCryptMode,
+        size: r.size,
+        csum: Buffer.from(r.csum).toString('hex'),
+      })
+    }
+
+    const manifestText = manifestToString(
+      {
+        backupType: snapshotRef.type,
+        backupId: snapshotRef.id,
+        backupTime: snapshotRef.time,
+        files,
+        unprotected: {},
+        signature: null,
+      },
+      key ? { key: manifestKeyFromIdKey(key.idKey) } : {},
+    )
+    await session.uploadBlob(MANIFEST_BLOB_NAME, encodeBlob(enc.encode(manifestText), { compress: true }))
+    await session.finish()
+    report()
+    return {
+      snapshot: `${snapshotRef.type}/${snapshotRef.id}/${formatTime(snapshotRef.time)}`,
+      snapshotRef,
+      archives: files.map((f) => f.filename),
+      files: files_,
+      dirs,
+      entries: progress.entries,
+      bytes,
+      bytesRead: progress.bytesRead,
+      reusedBytes: progress.bytesReused,
+      uploadedBytes: progress.bytesUploaded,
+      skipped,
+      durationMs: Date.now() - started,
+    }
+  } catch (err) {
+    for (const u of uploaders) await u.abort(err)
+    await session.abort().catch(() => {})
+    throw err
+  } finally {
+    await encoder.close()
+  }
+}
+
+/** A backup server front: runs backups into one store. */
+export class Server {
+  readonly store: RemoteStore
+  constructor(store: RemoteStore) {
+    this.store = store
+  }
+  /** {@link runBackup} into this server's store. */
+  runBackup(source: FileSystemSource, config: Omit<BackupConfig, 'store'>): Promise<BackupResult> {
+    return runBackup(source, { ...config, store: this.store })
+  }
+}
+
+export type { BackupSession }
