@@ -1,1 +1,27 @@
-export {}
+export { ERRNO, type ErrnoName } from './errno.ts'
+export {
+  type FsDirEntry,
+  type FsStat,
+  type FsStatfs,
+  PxarFilesystem,
+  type PxarFilesystemOptions,
+} from './filesystem.ts'
+export {
+  isMounted,
+  type MountAndWaitOptions,
+  type Mounted,
+  type MountOptions,
+  mount,
+  mountAndWait,
+} from './mount.ts'
+export { type ReadAheadOptions, ReadAheadReadAt } from './read-ahead.ts'
+export {
+  type DatastoreSource,
+  fileReadAt,
+  type MountSource,
+  type OpenedSource,
+  openSource,
+  type PxarFileSource,
+  type ReadAtSource,
+  type SplitFileSource,
+} from './sources.ts'

@@ -1,0 +1,178 @@
+/**
+ * Byte sources an archive is mounted from: a local `.pxar` file, a split `.mpxar` + `.ppxar`
+ * pair, an archive of a local datastore snapshot, or any {@link ReadAt} (a PBS reader session
+ * plugs in there).
+ */
+import { open } from 'node:fs/promises'
+import { type Accessor, openAccessor, type ReadAt } from '@pxar/codec'
+import {
+  type BackupDir,
+  type BlobKey,
+  Datastore,
+  type DynamicIndex,
+  IndexReadAt,
+  readDynamicIndexFile,
+} from '@pxar/datastore'
+import { PxarError } from '@pxar/format'
+import { ReadAheadReadAt } from './read-ahead.ts'
+
+/** A `.pxar` file (v1 archive, or the metadata stream of a split archive with `payload`). */
+export interface PxarFileSource {
+  readonly kind: 'pxar'
+  readonly path: string
+}
+
+/** A split archive: `.mpxar` metadata plus `.ppxar` payload (default: beside it, same stem). */
+export interface SplitFileSource {
+  readonly kind: 'split'
+  readonly metadata: string
+  readonly payload?: string | undefined
+}
+
+/** An archive inside a snapshot of a local datastore. */
+export interface DatastoreSource {
+  readonly kind: 'datastore'
+  /** Datastore directory (or an opened {@link Datastore}). */
+  readonly store: string | Datastore
+  readonly snapshot: BackupDir
+  /**
+   * Archive name as in the manifest or without `.didx`: `root.pxar(.didx)` for a v1 archive,
+   * `root.mpxar(.didx)` for a split one (its `root.ppxar.didx` is opened too).
+   */
+  readonly archive: string
+  /** Key (CryptConfig or raw 32 bytes) for an encrypted snapshot. */
+  readonly crypt?: BlobKey | undefined
+  /** Decoded chunks cached per index (default 16, i.e. about 64 MiB with 4 MiB chunks). */
+  readonly cacheChunks?: number | undefined
+  /** Chunks fetched ahead of sequential reads (default 4). */
+  readonly readAhead?: number | undefined
+}
+
+/** Any random-access sources, e.g. a PBS reader session's chunked readers. */
+export interface ReadAtSource {
+  readonly kind: 'readAt'
+  readonly archive: ReadAt
+  /** Payload of a split archive. */
+  readonly payload?: ReadAt | undefined
+  /** Called on unmount. */
+  readonly close?: (() => Promise<void>) | undefined
+}
+
+/** What {@link openSource} accepts. */
+export type MountSource = PxarFileSource | SplitFileSource | DatastoreSource | ReadAtSource
+
+/** An opened source: the accessor over it and how to release it. */
+export interface OpenedSource {
+  readonly accessor: Accessor
+  /** A short description (for `fsname` and messages). */
+  readonly name: string
+  close(): Promise<void>
+}
+
+/**
+ * A {@link ReadAt} over a local file and its closer.
+ * @throws {PxarError} `ERR_PXAR_IO` when the file cannot be opened.
+ */
+export async function fileReadAt(path: string): Promise<ReadAt & { close(): Promise<void> }> {
+  let fh: Awaited<ReturnType<typeof open>>
+  try {
+    fh = await open(path, 'r')
+  } catch (err) {
+    throw new PxarError('ERR_PXAR_IO', `cannot open ${path}: ${(err as Error).message}`, { cause: err })
+  }
+  const { size } = await fh.stat()
+  return {
+    size,
+    async read(buf: Uint8Array, position: number): Promise<number> {
+      if (position >= size) return 0
+      return (await fh.read(buf, 0, Math.min(buf.length, size - position), position)).bytesRead
+    },
+    close: () => fh.close(),
+  }
+}
+
+async function indexReader(
+  ds: Datastore,
+  dir: string,
+  name: string,
+  source: DatastoreSource,
+): Promise<ReadAt> {
+  let index: DynamicIndex
+  try {
+    index = await readDynamicIndexFile(`${dir}/${name}`)
+  } catch (err) {
+    if (
+      (err as { cause?: { code?: string } }).cause?.code === 'ENOENT' ||
+      (err as { code?: string }).code === 'ENOENT'
+    ) {
+      throw new PxarError('ERR_SNAPSHOT_NOT_FOUND', `archive ${name} not found in the snapshot`, {
+        cause: err,
+      })
+    }
+    throw err
+  }
+  const readAhead = source.readAhead ?? 4
+  const reader = new IndexReadAt(index, ds.chunkStore, {
+    crypt: source.crypt,
+    cacheChunks: Math.max(source.cacheChunks ?? 16, readAhead + 2),
+  })
+  return new ReadAheadReadAt(reader, index, { chunks: readAhead })
+}
+
+/**
+ * Opens a source and an accessor over it.
+ * @throws {PxarError} `ERR_PXAR_IO` (files), `ERR_SNAPSHOT_NOT_FOUND` (datastore), format errors
+ *   when the archive is not a valid pxar archive.
+ */
+export async function openSource(source: MountSource): Promise<OpenedSource> {
+  switch (source.kind) {
+    case 'pxar': {
+      const f = await fileReadAt(source.path)
+      try {
+        return { accessor: await openAccessor(f), name: source.path, close: () => f.close() }
+      } catch (err) {
+        await f.close()
+        throw err
+      }
+    }
+    case 'split': {
+      const payloadPath = source.payload ?? source.metadata.replace(/\.mpxar$/, '.ppxar')
+      if (payloadPath === source.metadata) throw new TypeError('cannot derive the payload path; pass payload')
+      const m = await fileReadAt(source.metadata)
+      let p: Awaited<ReturnType<typeof fileReadAt>> | undefined
+      try {
+        p = await fileReadAt(payloadPath)
+        const accessor = await openAccessor(m, { payload: p })
+        const pp = p
+        return {
+          accessor,
+          name: source.metadata,
+          close: async () => {
+            await m.close()
+            await pp.close()
+          },
+        }
+      } catch (err) {
+        await m.close()
+        await p?.close()
+        throw err
+      }
+    }
+    case 'datastore': {
+      const ds = typeof source.store === 'string' ? await Datastore.open(source.store) : source.store
+      const dir = ds.snapshotDir(source.snapshot)
+      const base = source.archive.replace(/\.didx$/, '')
+      const archive = await indexReader(ds, dir, `${base}.didx`, source)
+      let payload: ReadAt | undefined
+      if (base.endsWith('.mpxar')) {
+        payload = await indexReader(ds, dir, `${base.slice(0, -'.mpxar'.length)}.ppxar.didx`, source)
+      }
+      const accessor = await openAccessor(archive, { payload })
+      return { accessor, name: `${dir}/${base}`, close: async () => {} }
+    }
+    case 'readAt': {
+      const accessor = await openAccessor(source.archive, { payload: source.payload })
+      return { accessor, name: 'pxar', close: source.close ?? (async () => {}) }
+    }
+  }
+}

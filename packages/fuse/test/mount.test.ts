@@ -1,0 +1,236 @@
+/**
+ * Real mounts of every source kind, compared with the source tree from outside this process
+ * with shell tools. Needs /dev/fuse, libfuse2 and fusermount (scripts/bootstrap.sh installs them)
+ * and root (device nodes, trusted.* xattrs); without them the suite fails loudly.
+ */
+import { randomBytes } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { access, mkdir, mkdtemp, open, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { CryptConfig } from '@pxar/datastore'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { isMounted, type Mounted, type MountSource, mount } from '../src/index.ts'
+import { encodeTree, makeTree, q, SPECIAL, sh, shTry, writeSnapshot } from './tree.ts'
+
+const BIG = 5 * 1024 * 1024 + 12345
+
+let work: string
+let src: string
+let fuseProblem: string | undefined
+const mounts: string[] = []
+
+async function fileSink(
+  path: string,
+): Promise<{ write: (c: Uint8Array) => Promise<unknown>; close: () => Promise<void> }> {
+  const fh = await open(path, 'w')
+  return { write: (c) => fh.write(c), close: () => fh.close() }
+}
+
+beforeAll(async () => {
+  try {
+    await access('/dev/fuse')
+  } catch {
+    fuseProblem = '/dev/fuse is missing: these tests need FUSE (modprobe fuse, or --device /dev/fuse)'
+  }
+  if (process.getuid?.() !== 0)
+    fuseProblem ??= 'the FUSE mount tests must run as root (device nodes, trusted xattrs)'
+  if ((await shTry('command -v fusermount && command -v setfattr && command -v getfacl')).code !== 0) {
+    fuseProblem ??= 'fusermount, setfattr or getfacl missing: install fuse3 attr acl (scripts/bootstrap.sh)'
+  }
+  if (fuseProblem) return
+  work = await mkdtemp(join(tmpdir(), 'pxar-fuse-'))
+  src = join(work, 'src')
+  await mkdir(src)
+  await makeTree(src, BIG)
+  const v1 = await fileSink(join(work, 'tree.pxar'))
+  await encodeTree(src, { out: v1.write })
+  await v1.close()
+  const m = await fileSink(join(work, 'tree.mpxar'))
+  const p = await fileSink(join(work, 'tree.ppxar'))
+  await encodeTree(src, { out: m.write, payload: p.write })
+  await m.close()
+  await p.close()
+  await writeSnapshot(
+    join(work, 'store'),
+    {
+      'root.mpxar.didx': createReadStream(join(work, 'tree.mpxar')),
+      'root.ppxar.didx': createReadStream(join(work, 'tree.ppxar')),
+    },
+    { avgSize: 64 * 1024 },
+  )
+  await writeSnapshot(
+    join(work, 'store-enc'),
+    { 'root.pxar.didx': createReadStream(join(work, 'tree.pxar')) },
+    { crypt: cryptKey, avgSize: 64 * 1024 },
+  )
+})
+
+const cryptKey = new CryptConfig(randomBytes(32))
+
+afterAll(async () => {
+  for (const mp of mounts) if (await isMounted(mp)) await shTry(`fusermount -u -z ${q(mp)}`)
+  if (work) await rm(work, { recursive: true, force: true })
+})
+
+function requireFuse(): void {
+  if (fuseProblem) throw new Error(`FUSE UNAVAILABLE — mount tests cannot run: ${fuseProblem}`)
+}
+
+/** Sorts the lines inside each `# file:` block of getfattr output (attribute order is not defined). */
+function normalizeXattrDump(text: string): string {
+  return text
+    .split('\n\n')
+    .map((block) => {
+      const lines = block.split('\n').filter((l) => l !== '')
+      return [lines[0], ...lines.slice(1).sort()].join('\n')
+    })
+    .sort()
+    .join('\n\n')
+}
+
+/** `find -printf '%T@'` with the fraction cut to milliseconds (fuse-native carries no more). */
+function msTimes(text: string): string {
+  return text.replace(/\|(-?\d+)\.(\d{3})\d*$/gm, '|$1.$2')
+}
+
+async function compare(mnt: string): Promise<void> {
+  const both = async (cmd: string): Promise<[string, string]> => [
+    await sh(`cd ${q(src)} && ${cmd}`),
+    await sh(`cd ${q(mnt)} && ${cmd}`),
+  ]
+  // contents of regular files, directory structure and symlink targets
+  const diff = await shTry(
+    `diff -r --no-dereference ${SPECIAL.map((s) => `-x ${s}`).join(' ')} ${q(src)} ${q(mnt)}`,
+  )
+  expect(diff.stdout + diff.stderr).toBe('')
+  expect(diff.code).toBe(0)
+  // type, permissions, owner, link count, symlink target
+  const [a, b] = await both(`find . -printf '%p|%M|%U|%G|%n|%y|%l\\n' | sort`)
+  expect(b).toBe(a)
+  // sizes of everything but directories
+  const [sa, sb] = await both(`find . ! -type d -printf '%p|%s\\n' | sort`)
+  expect(sb).toBe(sa)
+  // modification times (milliseconds)
+  const [ta, tb] = await both(`find . -printf '%p|%T@\\n' | sort`)
+  expect(msTimes(tb)).toBe(msTimes(ta))
+  // device numbers
+  const [da, db] = await both(`stat -c '%n %F %t %T' null-dev loop-dev fifo`)
+  expect(db).toBe(da)
+  // xattrs (incl. ACL and capability xattrs in the kernel's binary format)
+  const [xa, xb] = await both('getfattr -R -h -d -m - -e hex . 2>/dev/null')
+  expect(normalizeXattrDump(xb)).toBe(normalizeXattrDump(xa))
+  expect(xb).toContain('security.capability=0x0100000200040000')
+  // ACLs
+  const [aa, ab] = await both('getfacl -R -n -p . 2>/dev/null')
+  // (blocks sorted: -R follows each directory's listing order, which is the archive's)
+  const blocks = (t: string): string => t.split('\n\n').sort().join('\n\n')
+  expect(blocks(ab)).toBe(blocks(aa))
+  expect(ab).toContain('default:user:1002:r-x')
+  // symlinks
+  const [la, lb] = await both('readlink link-to-hello sub/dangling')
+  expect(lb).toBe(la)
+  // the large file, read through the kernel
+  const [ha, hb] = await both('cat big.bin | sha256sum')
+  expect(hb).toBe(ha)
+  const [ca, cb] = await both('find . | wc -l')
+  expect(cb).toBe(ca)
+  // hardlinks share one inode with the real link count; other inodes differ
+  const links = (await sh(`cd ${q(mnt)} && stat -c '%i %h' linked linked-3 sub/linked-2`)).trim().split('\n')
+  expect(new Set(links).size).toBe(1)
+  expect(links[0]).toMatch(/ 3$/)
+  const inos = (await sh(`cd ${q(mnt)} && find . -printf '%i\\n' | sort -u | wc -l`)).trim()
+  const [na, nb] = await both(`find . -printf '%i\\n' | sort -u | wc -l`)
+  expect(nb).toBe(na)
+  expect(Number(inos)).toBeGreaterThan(10)
+  // writes are refused
+  for (const cmd of [
+    'touch new-file',
+    'echo x >> hello.txt',
+    'mkdir new-dir',
+    'rm hello.txt',
+    'mv hello.txt moved',
+    'ln -s x new-link',
+    'chmod 600 hello.txt',
+    'setfattr -n user.new -v 1 hello.txt',
+    'truncate -s 0 hello.txt',
+  ]) {
+    const r = await shTry(`cd ${q(mnt)} && ${cmd}`)
+    expect(r.code, cmd).not.toBe(0)
+    expect(r.stderr, cmd).toMatch(/Read-only file system/)
+  }
+  const fsType = await sh(`stat -f -c %T ${q(mnt)}`)
+  expect(fsType.trim()).toMatch(/fuse/)
+}
+
+async function mountAndCompare(source: MountSource): Promise<void> {
+  requireFuse()
+  const mnt = await mkdtemp(join(work, 'mnt-'))
+  mounts.push(mnt)
+  let m: Mounted | undefined
+  try {
+    m = await mount({ source, mountpoint: mnt })
+    expect(await isMounted(mnt)).toBe(true)
+    await compare(mnt)
+  } finally {
+    if (m) await m.unmount()
+    else if (await isMounted(mnt)) await shTry(`fusermount -u -z ${q(mnt)}`)
+  }
+  expect(await isMounted(mnt)).toBe(false)
+  expect(await sh('cat /proc/mounts')).not.toContain(mnt)
+  expect(m?.filesystem.openFiles).toBe(0)
+}
+
+describe('mount (real FUSE)', () => {
+  it('mounts a .pxar file', async () => {
+    await mountAndCompare({ kind: 'pxar', path: join(work, 'tree.pxar') })
+  })
+
+  it('mounts a split .mpxar + .ppxar pair', async () => {
+    await mountAndCompare({ kind: 'split', metadata: join(work, 'tree.mpxar') })
+  })
+
+  it('mounts a split archive from a datastore snapshot', async () => {
+    await mountAndCompare({
+      kind: 'datastore',
+      store: join(work, 'store'),
+      snapshot: { ns: [], type: 'host', id: 'fuse-test', time: 1_700_000_000 },
+      archive: 'root.mpxar.didx',
+    })
+  })
+
+  it('mounts an encrypted datastore snapshot with its key', async () => {
+    await mountAndCompare({
+      kind: 'datastore',
+      store: join(work, 'store-enc'),
+      snapshot: { ns: [], type: 'host', id: 'fuse-test', time: 1_700_000_000 },
+      archive: 'root.pxar',
+      crypt: cryptKey,
+    })
+  })
+
+  it('fails clearly on a missing, non-directory or busy mountpoint', async () => {
+    requireFuse()
+    const source: MountSource = { kind: 'pxar', path: join(work, 'tree.pxar') }
+    await expect(mount({ source, mountpoint: join(work, 'nope') })).rejects.toMatchObject({
+      code: 'ERR_FUSE_MOUNT',
+      message: expect.stringMatching(/does not exist/),
+    })
+    await expect(mount({ source, mountpoint: join(work, 'tree.pxar') })).rejects.toMatchObject({
+      code: 'ERR_FUSE_MOUNT',
+      message: expect.stringMatching(/not a directory/),
+    })
+    const mnt = await mkdtemp(join(work, 'mnt-'))
+    mounts.push(mnt)
+    const m = await mount({ source, mountpoint: mnt })
+    try {
+      await expect(mount({ source, mountpoint: mnt })).rejects.toMatchObject({
+        code: 'ERR_FUSE_MOUNT',
+        message: expect.stringMatching(/busy/),
+      })
+    } finally {
+      await m.unmount()
+    }
+    expect(await isMounted(mnt)).toBe(false)
+  })
+})
