@@ -67,6 +67,10 @@ export const PXAR_ERROR_CODES = [
   // fuse: mounting archives
   'ERR_FUSE_UNAVAILABLE',
   'ERR_FUSE_MOUNT',
+  // proxy: restoring archives to disk
+  'ERR_RESTORE_UNSAFE',
+  'ERR_RESTORE_EXISTS',
+  'ERR_RESTORE_IO',
 ] as const
 
 /** A code from {@link PXAR_ERROR_CODES}. */
