@@ -59,6 +59,8 @@ export interface GoodbyeEntryInfo {
 }
 
 const WINDOW = 4096
+/** First read of an entry: most entries (FILENAME + ENTRY + a data item) fit in this. */
+const FIRST_WINDOW = 512
 const MAX_CACHED_TABLE = 16 * 1024 * 1024
 const TWO_32 = 0x1_0000_0000
 const MAX_SAFE_HI = 0x20_0000
@@ -332,10 +334,10 @@ export class Accessor {
       }
       if (pos >= bound) {
         const e = dec.finishSingle()
-        if (e !== undefined) return e
+        if (e !== undefined) return name === undefined || sameBytes(e.name, name) ? e : undefined
         throw new PxarFormatError('ERR_PXAR_TRUNCATED', 'entry extends beyond its range', pos)
       }
-      const n = Math.min(WINDOW, bound - pos)
+      const n = Math.min(first ? FIRST_WINDOW : WINDOW, bound - pos)
       const buf = new Uint8Array(n)
       await readExactAt(this.#src, buf, pos)
       if (first && name !== undefined && n >= 16) {
@@ -392,15 +394,28 @@ export class Accessor {
     const table = await this.#tableOf(dir)
     const h = hashFilename(bytes)
     // walk the BST; on equal hashes both subtrees may hold more collisions
+    const view = table.view
     const stack = [0]
     while (stack.length > 0) {
       const i = stack.pop()!
       if (i >= table.count) continue
-      const item = await this.#item(table, i)
-      const c = compareU64(h.lo, h.hi, item.hashLo, item.hashHi)
+      let hLo: number
+      let hHi: number
+      if (view !== undefined) {
+        // cached table: compare in place, no await per step
+        hLo = view.getUint32(i * 24, true)
+        hHi = view.getUint32(i * 24 + 4, true)
+      } else {
+        const it = await this.#item(table, i)
+        hLo = it.hashLo
+        hHi = it.hashHi
+      }
+      const c = compareU64(h.lo, h.hi, hLo, hHi)
       if (c < 0) stack.push(2 * i + 1)
       else if (c > 0) stack.push(2 * i + 2)
       else {
+        const item =
+          view !== undefined ? readItem(view, i * 24, table.offset + 16 + i * 24) : await this.#item(table, i)
         const e = await this.#child(dir, table, item, bytes)
         if (e !== undefined) return e
         stack.push(2 * i + 2, 2 * i + 1)
