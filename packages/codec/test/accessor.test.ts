@@ -1,4 +1,4 @@
-import { dirMetadata, fileMetadata, hashFilename, PXAR_GOODBYE } from '@pxar/format'
+import { dirMetadata, fileMetadata, hashFilename, PXAR_GOODBYE, PXAR_PAYLOAD } from '@pxar/format'
 import { describe, expect, it } from 'vitest'
 import {
   BufferSink,
@@ -165,4 +165,48 @@ describe('Accessor with long names', () => {
       expect(await all(acc.content(e!))).toEqual(enc.encode(target.toUpperCase()))
     })
   }
+})
+
+describe('v2 payload references', () => {
+  it('zero-size reference after a gap decodes sequentially and randomly', async () => {
+    const out = new BufferSink()
+    const pay = new BufferSink()
+    const e = new Encoder(out, root, { payload: pay })
+    e.addFile('a', fmeta, enc.encode('first'))
+    const at = e.payloadPosition + 8
+    const link = e.addPayloadRef('b', fmeta, 0, at)
+    const raw = new Uint8Array(8 + 16)
+    raw.set(enc.encode('GAPGAPGA'))
+    const v = new DataView(raw.buffer)
+    v.setUint32(8, PXAR_PAYLOAD.lo, true)
+    v.setUint32(12, PXAR_PAYLOAD.hi, true)
+    v.setUint32(16, 16, true)
+    e.appendPayload(raw)
+    e.addFile('c', fmeta, enc.encode('third'))
+    e.addHardlink('d', 'b', link)
+    e.finish()
+    e.close()
+    const archive = out.takeBytes()
+    const payload = pay.takeBytes()
+    const src = async function* (b: Uint8Array) {
+      for (let i = 0; i < b.length; i += 5) yield b.subarray(i, i + 5)
+    }
+    for (const p of [src(payload), bufferReadAt(payload)]) {
+      const seen: [string, string][] = []
+      for await (const x of decode(src(archive), { payload: p })) {
+        if (x.kind === 'file') seen.push([x.pathString, new TextDecoder().decode(await all(x.content!))])
+      }
+      expect(seen).toEqual([
+        ['/a', 'first'],
+        ['/b', ''],
+        ['/c', 'third'],
+      ])
+    }
+    const acc = await openAccessor(bufferReadAt(archive), { payload: bufferReadAt(payload) })
+    const d = (await acc.lookup('/d'))!
+    expect(d.kind).toBe('hardlink')
+    const b = await acc.followHardlink(d)
+    expect(b.payloadOffset).toBe(at)
+    expect(await all(acc.content(d))).toEqual(new Uint8Array(0))
+  })
 })
