@@ -107,6 +107,8 @@ const P_AFTER_VERSION = 1
 const P_AFTER_FILENAME = 2
 const P_ATTRS = 3
 const P_DIR = 4
+/** After the prelude: only the root entry may follow. */
+const P_AFTER_PRELUDE = 5
 
 interface DirFrame {
   readonly path: Uint8Array
@@ -433,12 +435,7 @@ export class Decoder {
         this.#itemOffset,
       )
     }
-    if (size === 0) {
-      // nothing to read: handle immediately with an empty view
-      this.#state = S_CONTENT
-      this.#need = 0
-      return undefined
-    }
+    // a zero size is handled by the next step with an empty view
     this.#state = S_CONTENT
     this.#need = size
     return undefined
@@ -457,7 +454,7 @@ export class Decoder {
         return this.#unexpected()
       case P_AFTER_VERSION:
         if (this.#is(PXAR_PRELUDE)) {
-          this.#phase = P_AFTER_VERSION + 100 // prelude seen: only the root entry may follow
+          this.#phase = P_AFTER_PRELUDE
           this.#state = S_STREAM
           this.#streamIsPrelude = true
           this.#remaining = this.#itemSize
@@ -465,7 +462,7 @@ export class Decoder {
         }
         if (this.#is(PXAR_ENTRY) || this.#is(PXAR_ENTRY_V1)) return this.#expectContent()
         return this.#unexpected()
-      case P_AFTER_VERSION + 100:
+      case P_AFTER_PRELUDE:
         if (this.#is(PXAR_ENTRY) || this.#is(PXAR_ENTRY_V1)) return this.#expectContent()
         return this.#unexpected()
       case P_AFTER_FILENAME:
