@@ -8,6 +8,16 @@ export {
   type PosixAclEntries,
   parsePosixAcl,
 } from './acl.ts'
+export { type AgentSource, type ConnectAgentOptions, connectAgent } from './agent-client.ts'
+export { type Agent, type AgentOptions, startAgent } from './agent-server.ts'
+export {
+  type AgentCertificate,
+  certificateFingerprint,
+  colonHex,
+  generateAgentCertificate,
+  loadOrCreateAgentCertificate,
+  normalizeFingerprint,
+} from './cert.ts'
 export {
   decodeRdev,
   errnoCode,
@@ -17,3 +27,11 @@ export {
   type LocalClientOptions,
 } from './local.ts'
 export { checkSourcePath } from './path.ts'
+export {
+  entryFromWire,
+  entryToWire,
+  listingFromWire,
+  listingToWire,
+  metadataFromWire,
+  metadataToWire,
+} from './wire.ts'
