@@ -112,42 +112,44 @@ function normalize(path: string): string | undefined {
   return path
 }
 
-/** A Map used as an LRU (insertion order, hits moved to the end). */
+/**
+ * A bounded cache with LRU-like eviction in O(1): two generations; hits in the old one move to
+ * the young one, and when the young one is full the old one is dropped. (Reordering a single
+ * Map on every hit and evicting from its front leaves tombstones that make eviction quadratic.)
+ */
 class Lru<K, V> {
-  readonly #max: number
-  readonly #map = new Map<K, V>()
-  #weight = 0
+  readonly #half: number
   readonly #weigh: (v: V) => number
+  #young = new Map<K, V>()
+  #old = new Map<K, V>()
+  #weight = 0
   constructor(max: number, weigh: (v: V) => number = () => 1) {
-    this.#max = max
+    this.#half = Math.max(1, Math.floor(max / 2))
     this.#weigh = weigh
   }
   get(k: K): V | undefined {
-    const v = this.#map.get(k)
-    if (v !== undefined) {
-      this.#map.delete(k)
-      this.#map.set(k, v)
+    const v = this.#young.get(k)
+    if (v !== undefined) return v
+    const o = this.#old.get(k)
+    if (o !== undefined) {
+      this.#old.delete(k)
+      this.set(k, o)
     }
-    return v
+    return o
   }
   set(k: K, v: V): void {
-    const old = this.#map.get(k)
-    if (old !== undefined) {
-      this.#weight -= this.#weigh(old)
-      this.#map.delete(k)
-    }
     const w = this.#weigh(v)
-    if (w > this.#max) return
-    this.#map.set(k, v)
-    this.#weight += w
-    for (const [key, val] of this.#map) {
-      if (this.#weight <= this.#max) break
-      this.#map.delete(key)
-      this.#weight -= this.#weigh(val)
+    if (w > this.#half) return
+    if (this.#weight + w > this.#half) {
+      this.#old = this.#young
+      this.#young = new Map()
+      this.#weight = 0
     }
+    this.#young.set(k, v)
+    this.#weight += w
   }
   get size(): number {
-    return this.#map.size
+    return this.#young.size + this.#old.size
   }
 }
 

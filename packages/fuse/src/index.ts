@@ -1,3 +1,4 @@
+export { type BlockCacheOptions, BlockCacheReadAt } from './block-cache.ts'
 export { ERRNO, type ErrnoName } from './errno.ts'
 export {
   type FsDirEntry,

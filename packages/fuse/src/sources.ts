@@ -14,6 +14,7 @@ import {
   readDynamicIndexFile,
 } from '@pxar/datastore'
 import { PxarError } from '@pxar/format'
+import { BlockCacheReadAt } from './block-cache.ts'
 import { ReadAheadReadAt } from './read-ahead.ts'
 
 /** A `.pxar` file (v1 archive, or the metadata stream of a split archive with `payload`). */
@@ -129,7 +130,11 @@ export async function openSource(source: MountSource): Promise<OpenedSource> {
     case 'pxar': {
       const f = await fileReadAt(source.path)
       try {
-        return { accessor: await openAccessor(f), name: source.path, close: () => f.close() }
+        return {
+          accessor: await openAccessor(new BlockCacheReadAt(f)),
+          name: source.path,
+          close: () => f.close(),
+        }
       } catch (err) {
         await f.close()
         throw err
@@ -142,7 +147,7 @@ export async function openSource(source: MountSource): Promise<OpenedSource> {
       let p: Awaited<ReturnType<typeof fileReadAt>> | undefined
       try {
         p = await fileReadAt(payloadPath)
-        const accessor = await openAccessor(m, { payload: p })
+        const accessor = await openAccessor(new BlockCacheReadAt(m), { payload: p })
         const pp = p
         return {
           accessor,

@@ -2,7 +2,7 @@ import { BufferSink, bufferReadAt, Encoder, openAccessor, type ReadAt } from '@p
 import { DynamicIndex, DynamicIndexWriter, encodeBlob, IndexReadAt } from '@pxar/datastore'
 import { dirMetadata, fileMetadata, MetadataBuilder, S_IFCHR, S_IFIFO, symlinkMetadata } from '@pxar/format'
 import { describe, expect, it } from 'vitest'
-import { ERRNO, type FsStat, PxarFilesystem, ReadAheadReadAt } from '../src/index.ts'
+import { BlockCacheReadAt, ERRNO, type FsStat, PxarFilesystem, ReadAheadReadAt } from '../src/index.ts'
 
 const te = new TextEncoder()
 const td = new TextDecoder()
@@ -240,5 +240,37 @@ describe('ReadAheadReadAt', () => {
     const out = new Uint8Array(6000)
     expect(await r.read(out, 0)).toBe(6000)
     expect(out.every((b, i) => b === Math.floor(i / 1000))).toBe(true)
+  })
+})
+
+describe('BlockCacheReadAt', () => {
+  it('serves small reads from cached blocks and returns the same bytes as the source', async () => {
+    const bytes = new Uint8Array(10_000).map((_, i) => (i * 7) & 0xff)
+    const inner = bufferReadAt(bytes)
+    let reads = 0
+    const counting: ReadAt = {
+      size: inner.size,
+      read: (b, p) => {
+        reads++
+        return inner.read(b, p)
+      },
+    }
+    const c = new BlockCacheReadAt(counting, { blockSize: 1024, blocks: 4 })
+    for (const [pos, len] of [
+      [0, 10],
+      [5, 100],
+      [1000, 50],
+      [9990, 100],
+      [3000, 2048],
+      [10_000, 5],
+    ] as const) {
+      const buf = new Uint8Array(len)
+      const n = await c.read(buf, pos)
+      expect(n).toBe(Math.max(0, Math.min(len, bytes.length - pos)))
+      expect(buf.subarray(0, n)).toEqual(bytes.subarray(pos, pos + n))
+    }
+    // blocks 0 and 1 for the first three reads, block 9, then one direct read
+    expect(reads).toBe(4)
+    expect(() => new BlockCacheReadAt(counting, { blockSize: 3 })).toThrow(RangeError)
   })
 })
