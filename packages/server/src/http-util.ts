@@ -24,26 +24,46 @@ export function errorStatus(err: unknown): { status: number; message: string } {
   return { status: 400, message }
 }
 
-/** Reads a whole request body, refusing more than `limit` bytes. */
-export async function readBody(
-  body: AsyncIterable<Uint8Array>,
+/**
+ * Reads a whole request body, refusing more than `limit` bytes. On overflow the rest of the body
+ * is drained (not destroyed), so the error can still be answered on the same stream.
+ */
+export function readBody(
+  body: NodeJS.ReadableStream,
   limit: number,
   tooLarge: string = 'request body too large',
 ): Promise<Uint8Array<ArrayBuffer>> {
-  const parts: Uint8Array[] = []
-  let total = 0
-  for await (const piece of body) {
-    total += piece.length
-    if (total > limit) throw badRequest(tooLarge)
-    parts.push(piece)
-  }
-  const out = new Uint8Array(total)
-  let pos = 0
-  for (const p of parts) {
-    out.set(p, pos)
-    pos += p.length
-  }
-  return out
+  return new Promise((resolve, reject) => {
+    const parts: Uint8Array[] = []
+    let total = 0
+    let failed = false
+    body.on('data', (piece: Uint8Array) => {
+      if (failed) return
+      total += piece.length
+      if (total > limit) {
+        failed = true
+        parts.length = 0
+        reject(badRequest(tooLarge))
+        return
+      }
+      parts.push(piece)
+    })
+    body.on('error', (err: Error) => {
+      if (!failed) reject(err)
+      failed = true
+    })
+    body.on('end', () => {
+      if (failed) return
+      const out = new Uint8Array(total)
+      let pos = 0
+      for (const p of parts) {
+        out.set(p, pos)
+        pos += p.length
+      }
+      resolve(out)
+    })
+    body.resume()
+  })
 }
 
 /** Query parameters of a path (`/x?a=1&b=2`). */
