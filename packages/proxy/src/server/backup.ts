@@ -167,15 +167,77 @@ interface Previous {
   readonly payloadIndex: DynamicIndex
 }
 
+/** A reusable file of a run: its PAYLOAD item's range in the previous `.ppxar` and chunks. */
+interface RunFile {
+  readonly start: number
+  readonly end: number
+  readonly firstChunk: number
+  readonly lastChunk: number
+}
+
 interface Run {
   firstChunk: number
   lastChunk: number
   /** Previous payload end of the last candidate (refs must not go backwards). */
   lastEnd: number
-  fileBytes: number
-  /** Encoder calls of this run (metadata only) in walk order. */
-  ops: ((reuse: boolean) => Promise<void>)[]
-  candidates: number
+  files: RunFile[]
+  /** Encoder calls of this run in walk order; file ops get their new payload offset (or none: re-encode). */
+  ops: { readonly file: number | undefined; readonly fn: (offset: number | undefined) => Promise<void> }[]
+}
+
+/** Chunk boundaries of the previous payload index. */
+interface ChunkBounds {
+  start(i: number): number
+  end(i: number): number
+}
+
+/** A range of run files reused together: chunks `firstChunk..lastChunk` are injected whole. */
+export interface ReusePlan {
+  readonly firstFile: number
+  readonly lastFile: number
+  readonly firstChunk: number
+  readonly lastChunk: number
+}
+
+/**
+ * Decides which files of a run (in previous-payload order) are reused: files that follow each
+ * other without a gap form groups; a group is reused when at most `maxPadding` of its chunk bytes
+ * are not its files' bytes. A group with more padding is trimmed to the files lying wholly
+ * inside its inner chunks (the edge chunks carry the waste), repeatedly; files of no group are
+ * re-encoded.
+ */
+export function planReuse(files: readonly RunFile[], idx: ChunkBounds, maxPadding: number): ReusePlan[] {
+  const plans: ReusePlan[] = []
+  const prefix = new Float64Array(files.length + 1)
+  files.forEach((f, i) => {
+    prefix[i + 1] = (prefix[i] as number) + f.end - f.start
+  })
+  const file = (i: number): RunFile => files[i] as RunFile
+  const consider = (from: number, to: number): void => {
+    let a = from
+    let b = to
+    while (a <= b) {
+      const fa = file(a)
+      const fb = file(b)
+      const used = (prefix[b + 1] as number) - (prefix[a] as number)
+      const bytes = idx.end(fb.lastChunk) - idx.start(fa.firstChunk)
+      if (bytes - used <= maxPadding * bytes) {
+        plans.push({ firstFile: a, lastFile: b, firstChunk: fa.firstChunk, lastChunk: fb.lastChunk })
+        return
+      }
+      // Too much padding: drop the files touching the edge chunks and try again.
+      while (a <= b && file(a).firstChunk === fa.firstChunk) a++
+      while (b >= a && file(b).lastChunk === fb.lastChunk) b--
+    }
+  }
+  let groupStart = 0
+  for (let k = 1; k <= files.length; k++) {
+    if (k === files.length || file(k).start !== file(k - 1).end) {
+      consider(groupStart, k - 1)
+      groupStart = k
+    }
+  }
+  return plans
 }
 
 /**
@@ -323,10 +385,10 @@ export async function runBackup(source: FileSystemSource, config: BackupConfig):
     // ---- metadata-mode reuse runs -------------------------------------------------------------
     let run: Run | undefined
     /** Runs encoder calls now, or queues them behind the open reuse run. */
-    const op = async (fn: (reuse: boolean) => Promise<void>): Promise<void> => {
-      if (run) run.ops.push(fn)
+    const op = async (fn: () => Promise<void>): Promise<void> => {
+      if (run) run.ops.push({ file: undefined, fn })
       else {
-        await fn(false)
+        await fn()
         await pump()
       }
     }
@@ -335,29 +397,34 @@ export async function runBackup(source: FileSystemSource, config: BackupConfig):
       if (!r || !previous || !payloadUp) return
       run = undefined
       const idx = previous.payloadIndex
-      const chunkStart = idx.start(r.firstChunk)
-      const chunkBytes = idx.end(r.lastChunk) - chunkStart
-      const reuse = chunkBytes - r.fileBytes <= maxPadding * chunkBytes
-      if (reuse) {
-        pxarEnc.flush()
-        await pump()
-        const chunks: { digest: Uint8Array; size: number }[] = []
-        for (let i = r.firstChunk; i <= r.lastChunk; i++)
-          chunks.push({ digest: idx.digest(i), size: idx.end(i) - idx.start(i) })
-        await payloadUp.inject(chunks)
-        reuseBase = pxarEnc.payloadPosition - chunkStart
-        for (const fn of r.ops) await fn(true)
-        pxarEnc.advancePayload(chunkBytes)
-        await pump()
-      } else {
-        for (const fn of r.ops) {
-          await fn(false)
+      const plans = planReuse(r.files, idx, maxPadding)
+      const planOf = new Map<number, ReusePlan>()
+      for (const p of plans) for (let f = p.firstFile; f <= p.lastFile; f++) planOf.set(f, p)
+      let base = 0
+      for (const o of r.ops) {
+        const plan = o.file === undefined ? undefined : planOf.get(o.file)
+        if (!plan || o.file === undefined) {
+          await o.fn(undefined)
+          await pump()
+          continue
+        }
+        if (o.file === plan.firstFile) {
+          pxarEnc.flush()
+          await pump()
+          const chunks: { digest: Uint8Array; size: number }[] = []
+          for (let i = plan.firstChunk; i <= plan.lastChunk; i++)
+            chunks.push({ digest: idx.digest(i), size: idx.end(i) - idx.start(i) })
+          await payloadUp.inject(chunks)
+          base = pxarEnc.payloadPosition - idx.start(plan.firstChunk)
+        }
+        await o.fn(base + (r.files[o.file] as RunFile).start)
+        if (o.file === plan.lastFile) {
+          pxarEnc.advancePayload(idx.end(plan.lastChunk) - idx.start(plan.firstChunk))
           await pump()
         }
       }
       report()
     }
-    let reuseBase = 0
 
     const encodeFileData = async (
       path: Uint8Array,
@@ -395,7 +462,6 @@ export async function runBackup(source: FileSystemSource, config: BackupConfig):
       entry: SourceEntry,
     ): Promise<void> => {
       files_++
-      bytes += entry.size
       progress.entries++
       catalog?.addFile(entry.name, entry.size, entry.metadata.stat.mtime.secs)
       const hardlinkKey = entry.nlink > 1 ? `${entry.dev}:${entry.ino}` : undefined
@@ -412,6 +478,7 @@ export async function runBackup(source: FileSystemSource, config: BackupConfig):
           return
         }
       }
+      bytes += entry.size
       const slot: { path: Uint8Array; link: LinkOffset | undefined } = { path, link: undefined }
       if (hardlinkKey) links.set(hardlinkKey, slot)
       const remember = (link: LinkOffset): void => {
@@ -438,33 +505,28 @@ export async function runBackup(source: FileSystemSource, config: BackupConfig):
               (first.index < run.lastChunk ||
                 first.index > run.lastChunk + 1 ||
                 startOff < run.lastEnd ||
-                run.candidates >= 65536)
+                run.files.length >= 65536)
             ) {
               await flushRun()
             }
-            if (!run) {
-              run = {
-                firstChunk: first.index,
-                lastChunk: last.index,
-                lastEnd: endOff,
-                fileBytes: 0,
-                ops: [],
-                candidates: 0,
-              }
-            }
+            if (!run)
+              run = { firstChunk: first.index, lastChunk: last.index, lastEnd: endOff, files: [], ops: [] }
             const r: Run = run
             r.lastChunk = Math.max(r.lastChunk, last.index)
             r.lastEnd = endOff
-            r.fileBytes += 16 + entry.size
-            r.candidates++
+            const fileNo = r.files.length
+            r.files.push({ start: startOff, end: endOff, firstChunk: first.index, lastChunk: last.index })
             const size = entry.size
-            r.ops.push(async (reuse) => {
-              if (reuse) {
-                remember(pxarEnc.addPayloadRef(entry.name, entry.metadata, size, reuseBase + startOff))
-                progress.bytesReused += size
-              } else {
-                remember(await encodeFileData(path, entry, entry.name))
-              }
+            r.ops.push({
+              file: fileNo,
+              fn: async (offset) => {
+                if (offset !== undefined) {
+                  remember(pxarEnc.addPayloadRef(entry.name, entry.metadata, size, offset))
+                  progress.bytesReused += size
+                } else {
+                  remember(await encodeFileData(path, entry, entry.name))
+                }
+              },
             })
             // Bound the run so that deferred metadata stays small.
             if (idx.end(r.lastChunk) - idx.start(r.firstChunk) > 1 << 30) await flushRun()

@@ -1,5 +1,6 @@
 export * from './backup.ts'
 export * from './local-store.ts'
 export * from './patterns.ts'
+export * from './restore.ts'
 export * from './store.ts'
 export * from './uploader.ts'

@@ -1,0 +1,490 @@
+/**
+ * Restore: extracts a pxar archive (a local `.pxar`, a split `.mpxar` + `.ppxar` pair, or a
+ * snapshot archive of a local datastore) into a target directory with its metadata.
+ *
+ * Safety: every name is checked (no empty, `.`, `..`, `/` or NUL names, no duplicates in a
+ * directory); entries are only created directly inside directories this restore created or
+ * verified (lstat: a real directory, never a symlink); files are opened with `O_EXCL|O_NOFOLLOW`;
+ * symlinks are created but never followed; hardlinks may only point at files this restore wrote.
+ */
+import { execFile } from 'node:child_process'
+import { constants, createReadStream } from 'node:fs'
+import {
+  chmod,
+  type FileHandle,
+  lchown,
+  link,
+  lstat,
+  lutimes,
+  mkdir,
+  open,
+  rmdir,
+  symlink,
+  unlink,
+} from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { promisify } from 'node:util'
+import { setAttribute } from '@napi-rs/xattr'
+import { decode, type ReadAt } from '@pxar/codec'
+import {
+  type BackupDir,
+  type CryptConfig,
+  type Datastore,
+  IndexReadAt,
+  readDynamicIndexFile,
+} from '@pxar/datastore'
+import { ACL_NO_MASK, type Acl, type Metadata, PxarError } from '@pxar/format'
+import { compilePattern, type PathPattern } from './patterns.ts'
+
+const execFileP = promisify(execFile)
+
+/** Options of the restore functions. */
+export interface RestoreOptions {
+  /** Replace existing non-directory entries (default false: an existing entry is an error). */
+  readonly overwrite?: boolean
+  /** Restore into existing directories (default false; the target itself may always exist). */
+  readonly allowExistingDirs?: boolean
+  /**
+   * Select paths (patterns as for excludes, relative to the archive root): an entry is restored
+   * when it or one of its parent directories matches; `!pattern` deselects. Default: everything.
+   */
+  readonly match?: readonly string[]
+  /** Restore ownership (default: when running as root). */
+  readonly owner?: boolean
+  /** Create device nodes (default: when running as root). */
+  readonly devices?: boolean
+  /** Restore xattrs, ACLs and file capabilities (default true). */
+  readonly xattrs?: boolean
+  /** Non-fatal problems (an xattr the filesystem refused, …). */
+  readonly onWarning?: (path: string, message: string) => void
+}
+
+/** Counts of a restore. */
+export interface RestoreResult {
+  readonly entries: number
+  readonly files: number
+  readonly dirs: number
+  readonly bytes: number
+  readonly durationMs: number
+}
+
+/** What to extract: the metadata/v1 stream and, for split archives, random access to the payload. */
+export interface RestoreInput {
+  readonly archive: AsyncIterable<Uint8Array>
+  readonly payload?: ReadAt | undefined
+}
+
+interface DirFrame {
+  /** Archive path (`/`-separated, without the leading `/`; empty for the root). */
+  readonly rel: string
+  readonly abs: Buffer
+  readonly meta: Metadata
+  readonly selected: boolean
+  created: boolean
+  readonly names: Set<string>
+}
+
+const SLASH = Buffer.from('/')
+
+function unsafe(message: string): PxarError {
+  return new PxarError('ERR_RESTORE_UNSAFE', message)
+}
+
+function checkName(name: Uint8Array, where: string): void {
+  if (name.length === 0) throw unsafe(`empty file name in ${where}`)
+  if ((name.length === 1 && name[0] === 0x2e) || (name.length === 2 && name[0] === 0x2e && name[1] === 0x2e))
+    throw unsafe(`refusing '.' or '..' as a file name in ${where}`)
+  if (name.includes(0x2f) || name.includes(0))
+    throw unsafe(`refusing a file name containing '/' or NUL in ${where}`)
+}
+
+/** Encodes a POSIX ACL xattr value (version 2, entries sorted by tag and id). */
+function aclXattr(entries: [tag: number, perm: number, id: number][]): Buffer {
+  entries.sort((a, b) => a[0] - b[0] || a[2] - b[2])
+  const out = Buffer.alloc(4 + 8 * entries.length)
+  out.writeUInt32LE(2, 0)
+  entries.forEach(([tag, perm, id], i) => {
+    out.writeUInt16LE(tag, 4 + 8 * i)
+    out.writeUInt16LE(perm, 6 + 8 * i)
+    out.writeUInt32LE(id >>> 0, 8 + 8 * i)
+  })
+  return out
+}
+
+const UNDEF_ID = 0xffffffff
+
+/** `system.posix_acl_access` for an entry, or undefined when the mode says it all. */
+export function accessAclXattr(acl: Acl, mode: number): Buffer | undefined {
+  if (acl.users.length === 0 && acl.groups.length === 0 && !acl.groupObj) return undefined
+  const e: [number, number, number][] = [[0x01, (mode >> 6) & 7, UNDEF_ID]]
+  for (const u of acl.users) e.push([0x02, Number(u.permissions), Number(u.uid)])
+  if (acl.groupObj) {
+    e.push([0x04, Number(acl.groupObj.permissions), UNDEF_ID])
+    e.push([0x10, (mode >> 3) & 7, UNDEF_ID])
+  } else {
+    e.push([0x04, (mode >> 3) & 7, UNDEF_ID])
+    if (acl.users.length > 0 || acl.groups.length > 0) e.push([0x10, (mode >> 3) & 7, UNDEF_ID])
+  }
+  for (const g of acl.groups) e.push([0x08, Number(g.permissions), Number(g.gid)])
+  e.push([0x20, mode & 7, UNDEF_ID])
+  return aclXattr(e)
+}
+
+/** `system.posix_acl_default` for a directory, or undefined when it has none. */
+export function defaultAclXattr(acl: Acl): Buffer | undefined {
+  const d = acl.default
+  if (!d && acl.defaultUsers.length === 0 && acl.defaultGroups.length === 0) return undefined
+  const e: [number, number, number][] = []
+  const base = (tag: number, v: unknown): void => {
+    if (v !== undefined && BigInt(v as number) !== ACL_NO_MASK) e.push([tag, Number(v), UNDEF_ID])
+  }
+  base(0x01, d?.userObjPermissions)
+  base(0x04, d?.groupObjPermissions)
+  base(0x20, d?.otherPermissions)
+  base(0x10, d?.maskPermissions)
+  for (const u of acl.defaultUsers) e.push([0x02, Number(u.permissions), Number(u.uid)])
+  for (const g of acl.defaultGroups) e.push([0x08, Number(g.permissions), Number(g.gid)])
+  return aclXattr(e)
+}
+
+function isRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0
+}
+
+/**
+ * Extracts an archive stream into `target` (created if missing).
+ *
+ * @throws PxarError `ERR_RESTORE_UNSAFE` for names or links that would leave the target,
+ *   `ERR_RESTORE_EXISTS` for existing entries (see the options), `ERR_RESTORE_IO`, decoder errors.
+ */
+export async function restoreArchive(
+  input: RestoreInput,
+  target: string,
+  options: RestoreOptions = {},
+): Promise<RestoreResult> {
+  const started = Date.now()
+  const owner = options.owner ?? isRoot()
+  const devices = options.devices ?? isRoot()
+  const withXattrs = options.xattrs ?? true
+  const warn = (p: Buffer, m: string): void => options.onWarning?.(p.toString(), m)
+  const match: PathPattern[] = (options.match ?? []).flatMap((p) => {
+    const c = compilePattern(Buffer.from(p, 'utf8').toString('latin1'))
+    return c ? [c] : []
+  })
+  const selects = (rel: string, isDir: boolean): boolean | undefined => {
+    let r: boolean | undefined
+    for (const p of match) if ((!p.dirOnly || isDir) && p.test(rel)) r = !p.include
+    return r
+  }
+  const counts = { entries: 0, files: 0, dirs: 0, bytes: 0 }
+  const links = new Map<number, Buffer>()
+  const stack: DirFrame[] = []
+
+  const applyMeta = async (abs: Buffer, meta: Metadata, kind: string, fh?: FileHandle): Promise<void> => {
+    const st = meta.stat
+    try {
+      if (owner) {
+        if (fh) await fh.chown(st.uid, st.gid)
+        else await lchown(abs, st.uid, st.gid)
+      }
+    } catch (err) {
+      warn(abs, `chown failed: ${(err as Error).message}`)
+    }
+    if (withXattrs && kind !== 'symlink') {
+      const p = abs.toString()
+      if (Buffer.from(p).equals(abs)) {
+        const set = async (name: string, value: Uint8Array): Promise<void> => {
+          try {
+            await setAttribute(p, name, Buffer.from(value))
+          } catch (err) {
+            warn(abs, `cannot set ${name}: ${(err as Error).message}`)
+          }
+        }
+        for (const x of meta.xattrs) await set(Buffer.from(x.name).toString('latin1'), x.value)
+        if (meta.fcaps && kind === 'file') await set('security.capability', meta.fcaps)
+        const access = accessAclXattr(meta.acl, st.mode)
+        if (access) await set('system.posix_acl_access', access)
+        const def = kind === 'directory' ? defaultAclXattr(meta.acl) : undefined
+        if (def) await set('system.posix_acl_default', def)
+      } else if (meta.xattrs.length > 0 || meta.fcaps) warn(abs, 'xattrs not restored (name is not UTF-8)')
+    }
+    const secs = Number(st.mtime.secs) + st.mtime.nanos / 1e9
+    try {
+      if (kind !== 'symlink') {
+        if (fh) await fh.chmod(st.mode & 0o7777)
+        else await chmod(abs, st.mode & 0o7777)
+      }
+      if (fh) await fh.utimes(secs, secs)
+      else await lutimes(abs, secs, secs)
+    } catch (err) {
+      throw new PxarError('ERR_RESTORE_IO', `cannot set metadata of ${abs.toString()}`, { cause: err })
+    }
+  }
+
+  /** Makes room for a new entry at `abs`; true when an existing directory may be reused. */
+  const prepare = async (abs: Buffer, isDir: boolean): Promise<boolean> => {
+    const st = await lstat(abs).catch((err: { code?: string }) => {
+      if (err.code === 'ENOENT') return undefined
+      throw new PxarError('ERR_RESTORE_IO', `cannot stat ${abs.toString()}`, { cause: err })
+    })
+    if (!st) return false
+    if (st.isDirectory()) {
+      if (isDir && options.allowExistingDirs) return true
+      if (isDir || !options.overwrite) throw new PxarError('ERR_RESTORE_EXISTS', `${abs.toString()} exists`)
+      try {
+        await rmdir(abs)
+      } catch (err) {
+        throw new PxarError('ERR_RESTORE_EXISTS', `${abs.toString()} is a non-empty directory`, {
+          cause: err,
+        })
+      }
+      return false
+    }
+    if (!options.overwrite) throw new PxarError('ERR_RESTORE_EXISTS', `${abs.toString()} exists`)
+    await unlink(abs)
+    return false
+  }
+
+  const createDir = async (frame: DirFrame, isTarget: boolean): Promise<void> => {
+    if (frame.created) return
+    const reuse = isTarget ? true : await prepare(frame.abs, true)
+    if (!reuse || isTarget) {
+      try {
+        await mkdir(frame.abs, isTarget ? { recursive: true, mode: 0o700 } : { mode: 0o700 })
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'EEXIST' || !(isTarget || reuse))
+          throw new PxarError('ERR_RESTORE_IO', `cannot create ${frame.abs.toString()}`, { cause: err })
+      }
+    }
+    const st = await lstat(frame.abs)
+    if (!st.isDirectory() || st.isSymbolicLink())
+      throw unsafe(`${frame.abs.toString()} is not a real directory`)
+    frame.created = true
+  }
+
+  const finishDir = async (frame: DirFrame): Promise<void> => {
+    if (frame.created) await applyMeta(frame.abs, frame.meta, 'directory')
+  }
+
+  const ensureParents = async (): Promise<void> => {
+    for (let i = 0; i < stack.length; i++) {
+      const f = stack[i] as DirFrame
+      if (!f.created) await createDir(f, i === 0)
+    }
+  }
+
+  let sawRoot = false
+  for await (const e of decode(input.archive, input.payload ? { payload: input.payload } : {})) {
+    if (e.kind === 'version' || e.kind === 'prelude') continue
+    const path = Buffer.from(e.path)
+    if (!sawRoot) {
+      if (e.kind !== 'directory' || path.toString() !== '/')
+        throw unsafe('archive does not start with its root directory')
+      sawRoot = true
+      stack.push({
+        rel: '',
+        abs: Buffer.from(target),
+        meta: e.metadata,
+        selected: match.length === 0,
+        created: false,
+        names: new Set(),
+      })
+      if (match.length === 0) await ensureParents()
+      counts.entries++
+      continue
+    }
+    if (path[0] !== 0x2f) throw unsafe('entry path is not absolute within the archive')
+    const rel = path.subarray(1)
+    const cut = rel.lastIndexOf(0x2f)
+    const parentRel = cut < 0 ? '' : rel.subarray(0, cut).toString('latin1')
+    const name = Buffer.from(e.name)
+    checkName(name, parentRel || '/')
+    if (!rel.subarray(cut + 1).equals(name)) throw unsafe('entry name does not match its path')
+    while (stack.length > 0 && (stack[stack.length - 1] as DirFrame).rel !== parentRel) {
+      await finishDir(stack.pop() as DirFrame)
+    }
+    const parent = stack[stack.length - 1]
+    if (!parent) throw unsafe(`entry ${path.toString()} is outside the archive tree`)
+    const key = name.toString('latin1')
+    if (parent.names.has(key)) throw unsafe(`duplicate entry ${path.toString()}`)
+    parent.names.add(key)
+    counts.entries++
+    const relText = rel.toString('latin1')
+    const isDir = e.kind === 'directory'
+    const sel = selects(relText, isDir)
+    const selected = sel ?? parent.selected
+    const abs = Buffer.concat([parent.abs, SLASH, name])
+    if (isDir) {
+      counts.dirs++
+      stack.push({ rel: relText, abs, meta: e.metadata, selected, created: false, names: new Set() })
+      if (selected) await ensureParents()
+      continue
+    }
+    if (!selected) continue
+    await ensureParents()
+    switch (e.kind) {
+      case 'file': {
+        await prepare(abs, false)
+        let fh: FileHandle
+        try {
+          fh = await open(
+            abs,
+            constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+            0o600,
+          )
+        } catch (err) {
+          throw new PxarError('ERR_RESTORE_IO', `cannot create ${abs.toString()}`, { cause: err })
+        }
+        try {
+          if (e.content) {
+            for await (const piece of e.content) {
+              await fh.write(piece)
+              counts.bytes += piece.length
+            }
+          }
+          await applyMeta(abs, e.metadata, 'file', fh)
+        } finally {
+          await fh.close()
+        }
+        counts.files++
+        if (e.filenameOffset !== undefined) links.set(e.filenameOffset, abs)
+        break
+      }
+      case 'hardlink': {
+        const targetOffset =
+          e.filenameOffset !== undefined && e.linkOffset !== undefined ? e.filenameOffset - e.linkOffset : -1
+        const to = links.get(targetOffset)
+        if (!to) throw unsafe(`hardlink ${path.toString()} does not point at a file restored before it`)
+        await prepare(abs, false)
+        await link(to, abs)
+        counts.files++
+        break
+      }
+      case 'symlink': {
+        await prepare(abs, false)
+        await symlink(Buffer.from(e.linkTarget ?? new Uint8Array(0)), abs)
+        await applyMeta(abs, e.metadata, 'symlink')
+        break
+      }
+      case 'fifo':
+      case 'char_device':
+      case 'block_device': {
+        if (e.kind !== 'fifo' && !devices) {
+          warn(abs, 'device node skipped (not permitted)')
+          break
+        }
+        await prepare(abs, false)
+        const args =
+          e.kind === 'fifo'
+            ? [abs.toString(), 'p']
+            : [
+                abs.toString(),
+                e.kind === 'char_device' ? 'c' : 'b',
+                String(e.device?.major ?? 0),
+                String(e.device?.minor ?? 0),
+              ]
+        try {
+          await execFileP('mknod', ['-m', '600', '--', ...args])
+        } catch (err) {
+          warn(abs, `cannot create node: ${(err as Error).message}`)
+          break
+        }
+        await applyMeta(abs, e.metadata, e.kind)
+        break
+      }
+      case 'socket': {
+        await prepare(abs, false)
+        try {
+          await new Promise<void>((resolve, reject) => {
+            const srv = createServer()
+            srv.once('error', reject)
+            srv.listen(abs.toString(), () => {
+              // Closing a listening socket keeps its file; only the inode is wanted.
+              srv.close(() => resolve())
+            })
+          })
+          await lstat(abs)
+          await applyMeta(abs, e.metadata, 'socket')
+        } catch (err) {
+          warn(abs, `cannot create socket: ${(err as Error).message}`)
+        }
+        break
+      }
+      default:
+        throw unsafe(`unexpected entry kind ${e.kind}`)
+    }
+  }
+  if (!sawRoot) throw unsafe('empty archive')
+  while (stack.length > 0) await finishDir(stack.pop() as DirFrame)
+  return { ...counts, durationMs: Date.now() - started }
+}
+
+/** A {@link ReadAt} over a local file. */
+async function fileReadAt(path: string): Promise<{ readAt: ReadAt; close: () => Promise<void> }> {
+  const fh = await open(path, 'r')
+  const { size } = await fh.stat()
+  return {
+    readAt: {
+      size,
+      read: async (buf: Uint8Array, position: number) =>
+        (await fh.read(buf, 0, buf.length, position)).bytesRead,
+    },
+    close: () => fh.close(),
+  }
+}
+
+/** Extracts a local `.pxar` (v1) or `.mpxar` with its `.ppxar` (`payload`) into `target`. */
+export async function restoreFile(
+  archive: string,
+  target: string,
+  options: RestoreOptions & { readonly payload?: string } = {},
+): Promise<RestoreResult> {
+  let payloadPath = options.payload
+  if (payloadPath === undefined && archive.endsWith('.mpxar')) payloadPath = `${archive.slice(0, -6)}.ppxar`
+  const payload = payloadPath === undefined ? undefined : await fileReadAt(payloadPath)
+  try {
+    return await restoreArchive(
+      { archive: createReadStream(archive), payload: payload?.readAt },
+      target,
+      options,
+    )
+  } finally {
+    await payload?.close()
+  }
+}
+
+/**
+ * Extracts a snapshot archive of a local datastore (`root.pxar.didx`, `root.mpxar.didx`, with or
+ * without `.didx`), streaming chunks through {@link IndexReadAt}; indexes are checked against the
+ * manifest (signature verified when a key is given).
+ */
+export async function restoreSnapshot(
+  ds: Datastore,
+  snapshot: BackupDir,
+  archive: string,
+  target: string,
+  options: RestoreOptions & { readonly crypt?: CryptConfig } = {},
+): Promise<RestoreResult> {
+  const name = archive.endsWith('.didx') ? archive : `${archive}.didx`
+  if (!/^[A-Za-z0-9_][A-Za-z0-9._-]*\.(pxar|mpxar)\.didx$/.test(name))
+    throw new TypeError(`not a pxar archive name: ${archive}`)
+  const manifest = await ds.readManifest(snapshot, options.crypt ? { key: options.crypt } : {})
+  const open_ = async (n: string): Promise<IndexReadAt> => {
+    const f = manifest.files.find((x) => x.filename === n)
+    if (!f) throw new PxarError('ERR_SNAPSHOT_NOT_FOUND', `snapshot has no archive ${n}`)
+    const index = await readDynamicIndexFile(`${ds.snapshotDir(snapshot)}/${n}`)
+    index.verifyCsum(Buffer.from(f.csum, 'hex'))
+    if (f.cryptMode === 'encrypt' && !options.crypt)
+      throw new PxarError('ERR_BLOB_NO_KEY', `${n} is encrypted`)
+    return new IndexReadAt(
+      index,
+      { read: (d) => ds.chunkStore.read(d) },
+      f.cryptMode === 'encrypt' ? { crypt: options.crypt } : {},
+    )
+  }
+  const meta = await open_(name)
+  const payload = name.endsWith('.mpxar.didx')
+    ? await open_(name.replace(/\.mpxar\.didx$/, '.ppxar.didx'))
+    : undefined
+  return restoreArchive({ archive: meta.stream(), payload }, target, options)
+}
