@@ -12,6 +12,7 @@ import {
   type DynamicIndex,
   IndexReadAt,
   readDynamicIndexFile,
+  toCryptConfig,
 } from '@pxar/datastore'
 import { PxarError } from '@pxar/format'
 import { BlockCacheReadAt } from './block-cache.ts'
@@ -113,11 +114,17 @@ async function indexReader(
     throw err
   }
   const readAhead = source.readAhead ?? 4
+  // digests are verified by the read-ahead layer, off the main thread
   const reader = new IndexReadAt(index, ds.chunkStore, {
     crypt: source.crypt,
     cacheChunks: Math.max(source.cacheChunks ?? 16, readAhead + 2),
+    verify: false,
   })
-  return new ReadAheadReadAt(reader, index, { chunks: readAhead })
+  return new ReadAheadReadAt(reader, index, {
+    chunks: readAhead,
+    verifyDigests: true,
+    idKey: source.crypt === undefined ? undefined : toCryptConfig(source.crypt).idKey,
+  })
 }
 
 /**

@@ -1,5 +1,5 @@
 import { BufferSink, bufferReadAt, Encoder, openAccessor, type ReadAt } from '@pxar/codec'
-import { DynamicIndex, DynamicIndexWriter, encodeBlob, IndexReadAt } from '@pxar/datastore'
+import { CryptConfig, DynamicIndex, DynamicIndexWriter, encodeBlob, IndexReadAt } from '@pxar/datastore'
 import { dirMetadata, fileMetadata, MetadataBuilder, S_IFCHR, S_IFIFO, symlinkMetadata } from '@pxar/format'
 import { describe, expect, it } from 'vitest'
 import { BlockCacheReadAt, ERRNO, type FsStat, PxarFilesystem, ReadAheadReadAt } from '../src/index.ts'
@@ -272,5 +272,42 @@ describe('BlockCacheReadAt', () => {
     // blocks 0 and 1 for the first three reads, block 9, then one direct read
     expect(reads).toBe(4)
     expect(() => new BlockCacheReadAt(counting, { blockSize: 3 })).toThrow(RangeError)
+  })
+})
+
+describe('ReadAheadReadAt digest verification', () => {
+  async function setup(key?: CryptConfig) {
+    const data = new Uint8Array(3000).map((_, i) => i & 0xff)
+    const input = key ? new Uint8Array([...data, ...key.idKey]) : data
+    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', input))
+    const w = new DynamicIndexWriter()
+    w.add(data.length, digest)
+    const index = DynamicIndex.parse(w.finish().bytes)
+    return { data, index }
+  }
+
+  it('verifies plain and keyed digests off-thread and rejects a chunk whose data does not match', async () => {
+    for (const key of [undefined, new CryptConfig(new Uint8Array(32).fill(9))]) {
+      const { data, index } = await setup(key)
+      const good = encodeBlob(data, key ? { crypt: key } : {})
+      const ok = new ReadAheadReadAt(
+        new IndexReadAt(index, { read: () => Promise.resolve(good) }, { crypt: key, verify: false }),
+        index,
+        { verifyDigests: true, idKey: key?.idKey },
+      )
+      const buf = new Uint8Array(3000)
+      expect(await ok.read(buf, 0)).toBe(3000)
+      expect(buf).toEqual(data)
+      const bad = encodeBlob(
+        data.map((b) => b ^ 1),
+        key ? { crypt: key } : {},
+      )
+      const r = new ReadAheadReadAt(
+        new IndexReadAt(index, { read: () => Promise.resolve(bad) }, { crypt: key, verify: false }),
+        index,
+        { verifyDigests: true, idKey: key?.idKey },
+      )
+      await expect(r.read(buf, 10)).rejects.toMatchObject({ code: 'ERR_CHUNK_DIGEST' })
+    }
   })
 })
