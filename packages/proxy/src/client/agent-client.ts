@@ -12,6 +12,9 @@ import { colonHex, normalizeFingerprint } from './cert.ts'
 import { checkSourcePath } from './path.ts'
 import { entryFromWire, listingFromWire, WireError } from './wire.ts'
 
+const STREAM_WINDOW = 4 * 1024 * 1024
+const SESSION_WINDOW = 16 * 1024 * 1024
+
 /** Options of {@link connectAgent}. */
 export interface ConnectAgentOptions {
   /** `https://host:port` of the agent. */
@@ -93,7 +96,12 @@ export async function connectAgent(options: ConnectAgentOptions): Promise<AgentS
       resolve(s)
     })
   })
-  const session: ClientHttp2Session = http2.connect(url, { createConnection: () => socket })
+  // Larger flow-control windows than HTTP/2's 64 KiB default, so that a file stream is not
+  // throttled by the round trip; memory stays bounded by them.
+  const session: ClientHttp2Session = http2.connect(url, {
+    createConnection: () => socket,
+    settings: { initialWindowSize: STREAM_WINDOW },
+  })
   session.on('error', () => {})
   if (session.connecting) {
     await new Promise<void>((resolve, reject) => {
@@ -113,6 +121,8 @@ export async function connectAgent(options: ConnectAgentOptions): Promise<AgentS
       session.once('connect', onConnect)
     })
   }
+
+  session.setLocalWindowSize(SESSION_WINDOW)
 
   const request = (headers: http2.OutgoingHttpHeaders, body?: Buffer): ClientHttp2Stream => {
     if (session.closed || session.destroyed) throw new PxarError('ERR_PBS_HTTP', 'agent connection is closed')
