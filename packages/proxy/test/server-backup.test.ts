@@ -155,3 +155,111 @@ describe('runBackup', () => {
     }
   })
 })
+
+describe('walk options', () => {
+  it('excludes (cli patterns and .pxarexclude files) and one-file-system', async () => {
+    const root = dir({
+      '.pxarexclude': file('*.tmp\n!keep.tmp\ncache/\n'),
+      'a.tmp': file('x'),
+      'keep.tmp': file('kept'),
+      'b.txt': file('b'),
+      cache: dir({ 'c.bin': file('c') }),
+      logs: dir({
+        'x.log': file('l'),
+        '.pxarexclude': file('/inner\n'),
+        inner: dir({ y: file('y') }),
+        sub: dir({ inner: file('not anchored here') }),
+      }),
+      other: { kind: 'directory', children: new Map([['mounted.txt', file('m')]]), dev: '2' },
+      'skip-me': file('cli'),
+    })
+    const r = await runBackup(new MemorySource(root), {
+      store,
+      backupId: 'test',
+      backupTime: 1_700_000_100,
+      exclude: ['skip-*'],
+      workers: 0,
+    })
+    const entries = await readArchive(ds, { ...group, time: 1_700_000_100 }, 'root', false)
+    expect(entries.map((e) => e.path).sort()).toEqual(
+      [
+        '/',
+        '/.pxarexclude',
+        '/b.txt',
+        '/keep.tmp',
+        '/logs',
+        '/logs/.pxarexclude',
+        '/logs/sub',
+        '/logs/sub/inner',
+        '/logs/x.log',
+        '/other',
+      ].sort(),
+    )
+    expect(r.files).toBe(6)
+    const all = await runBackup(new MemorySource(root), {
+      store,
+      backupId: 'test',
+      backupTime: 1_700_000_200,
+      oneFileSystem: false,
+      pxarexclude: false,
+      workers: 0,
+    })
+    expect(all.files).toBe(11)
+  })
+
+  it('the snapshot verifies with @pxar/datastore and an aborted backup leaves nothing', async () => {
+    const { verifySnapshot } = await import('@pxar/datastore')
+    await runBackup(new MemorySource(tree()), {
+      store,
+      backupId: 'test',
+      mode: 'data',
+      backupTime: 1_700_000_100,
+      workers: 0,
+    })
+    const v = await verifySnapshot(ds, { ...group, time: 1_700_000_100 })
+    expect(v.ok).toBe(true)
+    const failing = new MemorySource(tree())
+    failing.readFile = async function* () {
+      yield new Uint8Array(1)
+      throw Object.assign(new Error('disk on fire'), { code: 'EIO' })
+    }
+    await expect(
+      runBackup(failing, { store, backupId: 'test', mode: 'data', backupTime: 1_700_000_200, workers: 0 }),
+    ).rejects.toThrow('disk on fire')
+    expect((await ds.listSnapshots(group, { includeUnfinished: true })).map((s) => s.time)).toEqual([
+      1_700_000_100,
+    ])
+  })
+})
+
+describe('unreadable files', () => {
+  it('a file that vanished before it was read is skipped and reported, with its hardlinks', async () => {
+    const src = new MemorySource(tree())
+    const readFile = src.readFile.bind(src)
+    src.readFile = (path, start, end) => {
+      const p = Buffer.from(path).toString()
+      if (p === 'small.txt' || p === 'hl-a') {
+        return (async function* () {
+          yield* []
+          throw Object.assign(new Error('gone'), { code: 'ENOENT' })
+        })()
+      }
+      return readFile(path, start, end)
+    }
+    const skipped: string[] = []
+    const r = await runBackup(src, {
+      store,
+      backupId: 'test',
+      backupTime: 1_700_000_100,
+      workers: 0,
+      onSkip: (path, code) => skipped.push(`${Buffer.from(path)}:${code}`),
+    })
+    expect(skipped).toEqual(['hl-a:ENOENT', 'small.txt:ENOENT'])
+    expect(r.skipped).toBe(2)
+    const paths = (await readArchive(ds, { ...group, time: 1_700_000_100 }, 'root', false)).map((e) => e.path)
+    expect(paths).not.toContain('/small.txt')
+    expect(paths).not.toContain('/hl-a')
+    expect(paths).not.toContain('/hl-b')
+    expect(paths).toContain('/big.bin')
+  })
+})

@@ -134,6 +134,9 @@ function bytesEqual(a: Uint8Array | undefined, b: Uint8Array | undefined): boole
 
 const big = (v: unknown): string => String(v)
 
+/** errno codes of files that vanished or cannot be read: skipped, not fatal. */
+const SKIPPABLE = new Set(['ENOENT', 'EACCES', 'EPERM', 'ENOTDIR', 'ELOOP', 'ESTALE'])
+
 /** True when two metadata records are equal in everything pxar stores. */
 export function metadataEqual(a: Metadata, b: Metadata): boolean {
   const s = a.stat
@@ -430,17 +433,37 @@ export async function runBackup(source: FileSystemSource, config: BackupConfig):
       path: Uint8Array,
       entry: SourceEntry,
       ename: Uint8Array,
-    ): Promise<LinkOffset> => {
+    ): Promise<LinkOffset | undefined> => {
+      // Open the stream before the entry is written: a file that vanished or cannot be read is
+      // skipped and reported, like the Proxmox client does.
+      const it = source.readFile(path, 0, entry.size)[Symbol.asyncIterator]()
+      let first: IteratorResult<Uint8Array> | undefined
+      try {
+        first = await it.next()
+      } catch (err) {
+        const code = (err as { code?: string }).code ?? ''
+        if (!SKIPPABLE.has(code)) throw err
+        skipped++
+        config.onSkip?.(path, code, (err as Error).message)
+        return undefined
+      }
       const fw = pxarEnc.createFile(ename, entry.metadata, entry.size)
       let left = entry.size
-      for await (const piece of source.readFile(path, 0, entry.size)) {
+      for (;;) {
+        const next: IteratorResult<Uint8Array> = first ?? (await it.next())
+        first = undefined
+        if (next.done) break
+        const piece = next.value
         const p = piece.length > left ? piece.subarray(0, left) : piece
         if (p.length === 0) continue
         fw.write(p)
         left -= p.length
         progress.bytesRead += p.length
         await pump()
-        if (left === 0) break
+        if (left === 0) {
+          await it.return?.()
+          break
+        }
       }
       if (left > 0) {
         // The file shrank while it was read: pad with zeros (as the archive announced its size).
@@ -461,18 +484,17 @@ export async function runBackup(source: FileSystemSource, config: BackupConfig):
       path: Uint8Array,
       entry: SourceEntry,
     ): Promise<void> => {
-      files_++
       progress.entries++
-      catalog?.addFile(entry.name, entry.size, entry.metadata.stat.mtime.secs)
       const hardlinkKey = entry.nlink > 1 ? `${entry.dev}:${entry.ino}` : undefined
       if (hardlinkKey) {
         const seen = links.get(hardlinkKey)
         if (seen) {
-          catalog?.addHardlink(entry.name)
-          // The target's link offset is known once its (possibly deferred) encoder call ran.
+          // The target's link offset is known once its (possibly deferred) encoder call ran;
+          // a target that was skipped (unreadable) takes its links along.
           await op(async () => {
-            if (seen.link === undefined)
-              throw new PxarError('ERR_PXAR_ENCODER_STATE', 'hardlink target not encoded yet')
+            if (seen.link === undefined) return
+            files_++
+            catalog?.addHardlink(entry.name)
             pxarEnc.addHardlink(entry.name, seen.path, seen.link)
           })
           return
@@ -481,8 +503,11 @@ export async function runBackup(source: FileSystemSource, config: BackupConfig):
       bytes += entry.size
       const slot: { path: Uint8Array; link: LinkOffset | undefined } = { path, link: undefined }
       if (hardlinkKey) links.set(hardlinkKey, slot)
-      const remember = (link: LinkOffset): void => {
+      const remember = (link: LinkOffset | undefined): void => {
+        if (link === undefined) return
         slot.link = link
+        files_++
+        catalog?.addFile(entry.name, entry.size, entry.metadata.stat.mtime.secs)
       }
       // Metadata mode: unchanged file → payload reference into reused chunks.
       if (previous && dirPrev) {
