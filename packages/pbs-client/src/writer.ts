@@ -36,7 +36,7 @@ export interface BackupWriterOptions {
   readonly signKey?: ManifestKey
   /** Encode worker threads (default: the pipeline's default). */
   readonly workers?: number
-  /** Chunk uploads in flight at most (default 8). */
+  /** Chunk uploads in flight at most (default 16). */
   readonly uploadsInFlight?: number
   /** Ignore the previous snapshot (upload every chunk). */
   readonly noPrevious?: boolean
@@ -284,7 +284,7 @@ export class BackupWriter {
         sink,
         ...(this.#options.crypt ? { crypt: this.#options.crypt } : {}),
         ...(this.#options.workers === undefined ? {} : { workers: this.#options.workers }),
-        maxInFlight: this.#options.uploadsInFlight ?? 8,
+        maxInFlight: this.#options.uploadsInFlight ?? 16,
         collectEntries: false,
         ...(options.avgSize === undefined ? {} : { avgSize: options.avgSize }),
         index: {
@@ -338,7 +338,7 @@ export class BackupWriter {
         chunkSize,
         ...(this.#options.crypt ? { crypt: this.#options.crypt } : {}),
         ...(this.#options.workers === undefined ? {} : { workers: this.#options.workers }),
-        maxInFlight: this.#options.uploadsInFlight ?? 8,
+        maxInFlight: this.#options.uploadsInFlight ?? 16,
         collectEntries: false,
         index: {
           setDigest: (index, digest) => {
