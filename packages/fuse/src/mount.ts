@@ -24,6 +24,8 @@ export interface MountOptions extends PxarFilesystemOptions {
   readonly debug?: boolean
   /** Seconds the kernel may cache names and attributes (default 60; the archive never changes). */
   readonly cacheTimeout?: number
+  /** The FUSE device checked before mounting (default `/dev/fuse`). */
+  readonly fuseDevice?: string
 }
 
 /** A mounted archive. */
@@ -232,13 +234,13 @@ export async function isMounted(path: string): Promise<boolean> {
   return (await mountedPaths()).has(resolve(path))
 }
 
-async function checkEnvironment(mountpoint: string): Promise<void> {
+async function checkEnvironment(mountpoint: string, device: string): Promise<void> {
   try {
-    await access('/dev/fuse', fsConstants.R_OK | fsConstants.W_OK)
+    await access(device, fsConstants.R_OK | fsConstants.W_OK)
   } catch (err) {
     throw new PxarError(
       'ERR_FUSE_UNAVAILABLE',
-      '/dev/fuse is missing or not accessible (load the fuse module, or run the container with --device /dev/fuse)',
+      `${device} is missing or not accessible (load the fuse module, or run the container with --device /dev/fuse)`,
       { cause: err },
     )
   }
@@ -274,7 +276,7 @@ function fusermount(mountpoint: string): Promise<void> {
 export async function mount(options: MountOptions): Promise<Mounted> {
   const mountpoint = resolve(options.mountpoint)
   const Fuse = loadFuse()
-  await checkEnvironment(mountpoint)
+  await checkEnvironment(mountpoint, options.fuseDevice ?? '/dev/fuse')
   const src: OpenedSource = await openSource(options.source)
   const filesystem = new PxarFilesystem(src.accessor, options)
   const timeout = options.cacheTimeout ?? 60

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CryptConfig } from '@pxar/datastore'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { isMounted, type Mounted, type MountSource, mount } from '../src/index.ts'
+import { isMounted, type Mounted, type MountSource, mount, mountAndWait } from '../src/index.ts'
 import { encodeTree, makeTree, q, SPECIAL, sh, shTry, writeSnapshot } from './tree.ts'
 
 const BIG = 5 * 1024 * 1024 + 12345
@@ -231,6 +231,72 @@ describe('mount (real FUSE)', () => {
     } finally {
       await m.unmount()
     }
+    expect(await isMounted(mnt)).toBe(false)
+  })
+
+  it('fails with ERR_FUSE_UNAVAILABLE when the FUSE device is missing', async () => {
+    requireFuse()
+    const mnt = await mkdtemp(join(work, 'mnt-'))
+    await expect(
+      mount({
+        source: { kind: 'pxar', path: join(work, 'tree.pxar') },
+        mountpoint: mnt,
+        fuseDevice: join(work, 'no-fuse'),
+      }),
+    ).rejects.toMatchObject({ code: 'ERR_FUSE_UNAVAILABLE' })
+    expect(await isMounted(mnt)).toBe(false)
+  })
+
+  it('refuses an encrypted snapshot with a wrong key or none, leaving nothing mounted', async () => {
+    requireFuse()
+    const mnt = await mkdtemp(join(work, 'mnt-'))
+    const base = {
+      kind: 'datastore',
+      store: join(work, 'store-enc'),
+      snapshot: { ns: [], type: 'host', id: 'fuse-test', time: 1_700_000_000 },
+      archive: 'root.pxar',
+    } as const
+    await expect(
+      mount({ source: { ...base, crypt: new CryptConfig(randomBytes(32)) }, mountpoint: mnt }),
+    ).rejects.toMatchObject({
+      code: expect.stringMatching(/^ERR_(BLOB_DECRYPT|PXAR_IO|CHUNK_DIGEST)$/),
+    })
+    await expect(mount({ source: base, mountpoint: mnt })).rejects.toMatchObject({
+      code: expect.stringMatching(/^ERR_(BLOB_NO_KEY|PXAR_IO)$/),
+    })
+    expect(await isMounted(mnt)).toBe(false)
+  })
+
+  it('mountAndWait returns after an abort or an unmount from outside', async () => {
+    requireFuse()
+    const mnt = await mkdtemp(join(work, 'mnt-'))
+    mounts.push(mnt)
+    const source: MountSource = { kind: 'pxar', path: join(work, 'tree.pxar') }
+    const ac = new AbortController()
+    const waiting = mountAndWait({
+      source,
+      mountpoint: mnt,
+      signal: ac.signal,
+      signals: [],
+      onMounted: () => {
+        sh(`cat ${q(join(mnt, 'hello.txt'))}`).then((text) => {
+          expect(text).toBe('hello world\n')
+          ac.abort()
+        })
+      },
+    })
+    await waiting
+    expect(await isMounted(mnt)).toBe(false)
+    const again = mountAndWait({
+      source,
+      mountpoint: mnt,
+      signals: [],
+      pollInterval: 50,
+      onMounted: () => {
+        void shTry(`fusermount -u ${q(mnt)}`)
+      },
+    })
+    await again
     expect(await isMounted(mnt)).toBe(false)
   })
 })
