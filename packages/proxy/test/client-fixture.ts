@@ -39,6 +39,7 @@ export async function makeFixture(): Promise<Fixture> {
   execFileSync('setfacl', ['-m', 'u:1234:rw,g:555:r,m:rwx', join(root, 'a.txt')])
   execFileSync('setfacl', ['-m', 'u:42:r', join(root, 'dir', 'nested')])
   execFileSync('setfacl', ['-d', '-m', 'u:1000:rwx,g:100:rx', join(root, 'dir')])
+  execFileSync('setfacl', ['-m', 'u:7:rw', join(root, 'fifo')])
   writeFileSync(join(root, 'capbin'), 'not really a binary')
   execFileSync('setcap', ['cap_net_raw+ep', join(root, 'capbin')])
   return {

@@ -172,6 +172,9 @@ describe('LocalClient', () => {
     expect(dir.metadata.acl.defaultGroups).toEqual([{ gid: 100, permissions: 5 }])
     expect(dir.metadata.acl.users).toEqual([])
     expect(dir.metadata.acl.groupObj).toBeUndefined()
+    // other kinds carry none (the Proxmox client reads them through O_PATH descriptors)
+    expect(facl(join(fx.root, 'fifo'))).toContain('user:7:rw-')
+    expect((await client.stat(enc('fifo'))).metadata.acl.users).toEqual([])
   })
 
   it('parses ACL xattrs with missing base entries as NO_MASK and rejects malformed ones', () => {

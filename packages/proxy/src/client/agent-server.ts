@@ -101,7 +101,7 @@ function readBody(stream: ServerHttp2Stream, limit: number): Promise<Buffer> {
       n += chunk.length
       if (n > limit) {
         cleanup()
-        stream.pause()
+        stream.resume() // discard the rest until the answer is out and the stream is reset
         reject(new PxarError('ERR_PBS_HTTP', `request body larger than ${limit} bytes`))
         return
       }

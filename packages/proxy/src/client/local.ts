@@ -130,7 +130,8 @@ class SkipEntry extends Error {
  * follows symlinks and refuses paths that leave the root (checked against the resolved path of
  * every directory it lists and of every file it opens).
  *
- * Not collected: chattr flags and quota project ids (they need ioctls Node cannot issue), so
+ * xattrs, ACLs and file capabilities are collected for regular files and directories only, as
+ * the Proxmox backup client does. Not collected: chattr flags and quota project ids (they need ioctls Node cannot issue), so
  * `stat.flags` is 0 and `quotaProjectId` undefined. Entries whose path is not valid UTF-8 get no
  * xattrs, ACLs or capabilities (the xattr binding takes string paths).
  * @example
@@ -325,7 +326,10 @@ async function readEntry(full: Buffer, name: Uint8Array, options: ListDirOptions
   const wantX = options.xattrs ?? true
   const wantA = options.acls ?? true
   const wantF = options.fcaps ?? true
-  const pathStr = kind !== 'symlink' && (wantX || wantA || wantF) ? pathString(full) : undefined
+  // Like the Proxmox client (which reads them through the file's fd, and opens other kinds with
+  // O_PATH), only regular files and directories carry xattrs, ACLs and capabilities.
+  const pathStr =
+    (kind === 'file' || kind === 'directory') && (wantX || wantA || wantF) ? pathString(full) : undefined
   if (pathStr !== undefined) {
     let names: string[] = []
     try {
