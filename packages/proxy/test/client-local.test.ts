@@ -214,6 +214,32 @@ describe('LocalClient', () => {
     expect((await collect(client.readFile(Buffer.from([0x62, 0xff, 0x66])))).toString()).toBe('x')
   })
 
+  it('reports children it cannot stat in skipped instead of failing the listing', async () => {
+    // A directory whose own path fits PATH_MAX but whose longer child's path does not: lstat of
+    // that child fails with ENAMETOOLONG (the client addresses entries by full path).
+    const parts: string[] = []
+    let len = fx.root.length
+    while (len + 201 < 4000) {
+      parts.push('d'.repeat(200))
+      len += 201
+    }
+    const last = 4090 - len - 1 - 1
+    parts.push('e'.repeat(last))
+    let dir = fx.root
+    for (const p of parts) {
+      execFileSync('mkdir', [p], { cwd: dir })
+      dir = join(dir, p)
+    }
+    execFileSync('touch', ['ok', 'n'.repeat(100)], { cwd: dir })
+    const rel = enc(parts.join('/'))
+    const { entries, skipped } = await client.listDir(rel)
+    expect(entries.map((e) => Buffer.from(e.name).toString())).toEqual(['ok'])
+    expect(skipped).toHaveLength(1)
+    expect(skipped[0]!.code).toBe('ENAMETOOLONG')
+    expect(Buffer.from(skipped[0]!.path).toString()).toBe(`${parts.join('/')}/${'n'.repeat(100)}`)
+    execFileSync('rm', ['-rf', parts[0]!], { cwd: fx.root })
+  })
+
   it('refuses paths outside the root', async () => {
     const bad = ['..', '/etc', 'dir/../..', './a.txt', 'a\0b', 'dir//nested', 'escape', 'escape/secret']
     for (const p of bad) {
