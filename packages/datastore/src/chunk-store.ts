@@ -13,8 +13,10 @@
 import { mkdirSync, unlinkSync, writeFileSync } from 'node:fs'
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { PxarError } from '@pxar/format'
+import { PxarError, PxarFormatError } from '@pxar/format'
 import { ioError, writeFileAtomic } from './atomic-file.ts'
+import { decodeBlob, inspectBlob } from './blob.ts'
+import { fromHex } from './digest.ts'
 
 /** A chunk digest: 32 bytes, or its 64-char hex form. */
 export type ChunkDigest = Uint8Array | string
@@ -56,6 +58,14 @@ export interface InsertResult {
   readonly duplicate: boolean
   /** Size of the file now stored under the digest. */
   readonly size: number
+}
+
+/** Options of {@link ChunkStore.insert}. */
+export interface InsertOptions {
+  /** Check CRC, and digest/size of unencrypted chunks, before storing. Default false. */
+  readonly verify?: boolean
+  /** Expected plaintext size (checked with `verify`). */
+  readonly size?: number
 }
 
 /** Result of {@link ChunkStore.stat}. */
@@ -221,11 +231,27 @@ export class ChunkStore {
    *   different size, is an error (`ERR_CHUNK_DIGEST`); otherwise the stored one is kept;
    * - incoming unencrypted: a smaller stored chunk is kept, a bigger one replaced.
    *
-   * @throws PxarError `ERR_CHUNK_DIGEST`, `ERR_STORE_LAYOUT` (not a regular file), `ERR_STORE_IO`.
+   * With `verify` (what the server does for uploaded chunks) the blob's CRC is checked and an
+   * unencrypted chunk is decoded and compared with the digest (and `size`, when given) first.
+   *
+   * @throws PxarError `ERR_CHUNK_DIGEST`, `ERR_STORE_LAYOUT` (not a regular file), `ERR_STORE_IO`;
+   *   with `verify` also `ERR_BLOB_*`.
    */
-  async insert(digest: ChunkDigest, blob: Uint8Array): Promise<InsertResult> {
+  async insert(digest: ChunkDigest, blob: Uint8Array, options: InsertOptions = {}): Promise<InsertResult> {
     const hex = digestHex(digest)
     if (blob.length < 12) throw new RangeError('encoded chunk is shorter than a blob header')
+    if (options.verify) {
+      const info = inspectBlob(blob)
+      if (info.crc !== info.computedCrc) {
+        throw new PxarFormatError('ERR_BLOB_CRC', `chunk ${hex} has a wrong CRC checksum`, 8)
+      }
+      if (!info.encrypted) {
+        const data = decodeBlob(blob, { digest: fromHex(hex) })
+        if (options.size !== undefined && data.length !== options.size) {
+          throw new PxarError('ERR_CHUNK_DIGEST', `chunk ${hex}: size ${data.length} != ${options.size}`)
+        }
+      }
+    }
     const path = join(this.chunkDir, hex.slice(0, 4), hex)
     const existing = await this.stat(hex)
     if (existing) {

@@ -87,6 +87,28 @@ describe('ChunkStore', () => {
     await expect(store.insert(digest, enc)).rejects.toMatchObject({ code: 'ERR_CHUNK_DIGEST' })
   })
 
+  it('verifies uploaded chunks when asked to', async () => {
+    const base = await tempDir()
+    const store = await ChunkStore.create(base, { prefixDirs: 'lazy' })
+    const data = Uint8Array.of(5, 6, 7)
+    const blob = encodeBlob(data)
+    await expect(store.insert(sha(Uint8Array.of(1)), blob, { verify: true })).rejects.toMatchObject({
+      code: 'ERR_CHUNK_DIGEST',
+    })
+    await expect(store.insert(sha(data), blob, { verify: true, size: 4 })).rejects.toMatchObject({
+      code: 'ERR_CHUNK_DIGEST',
+    })
+    const badCrc = blob.slice()
+    badCrc[8]! ^= 1
+    await expect(store.insert(sha(data), badCrc, { verify: true })).rejects.toMatchObject({
+      code: 'ERR_BLOB_CRC',
+    })
+    expect(await store.insert(sha(data), blob, { verify: true, size: 3 })).toEqual({
+      duplicate: false,
+      size: 15,
+    })
+  })
+
   it('lists chunks and ignores temp files', async () => {
     const base = await tempDir()
     const store = await ChunkStore.create(base, { prefixDirs: 'lazy' })
