@@ -47,8 +47,9 @@ export function promptHidden(prompt: string): Promise<string> {
   const stderr = process.stderr
   return new Promise((resolve, reject) => {
     let value = ''
-    stderr.write(prompt)
+    // echo off before the prompt appears, so nothing typed after it is ever echoed
     stdin.setRawMode(true)
+    stderr.write(prompt)
     stdin.setEncoding('utf8')
     stdin.resume()
     const finish = (err?: Error): void => {

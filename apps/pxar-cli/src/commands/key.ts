@@ -86,17 +86,10 @@ function keyInfoJson(path: string, kc: KeyConfig): Record<string, unknown> {
 
 async function newPassword(kdf: string, what: string): Promise<string | undefined> {
   if (kdf === 'none') return undefined
-  return readPassword({
-    env: NEW_PASSWORD_ENV,
-    prompt: 'Encryption Key Password: ',
-    confirm: true,
-    what,
-  }).catch(async (err) => {
-    // keygen also accepts the ordinary variable, as proxmox-backup-client does
-    const alt = passwordFromEnv(PASSWORD_ENV)
-    if (alt !== undefined) return alt
-    throw err
-  })
+  // a new key: PXAR_NEW_ENCRYPTION_PASSWORD, else PBS_ENCRYPTION_PASSWORD, else the terminal
+  const fromNew = passwordFromEnv(NEW_PASSWORD_ENV)
+  if (fromNew !== undefined) return fromNew
+  return readPassword({ env: PASSWORD_ENV, prompt: 'Encryption Key Password: ', confirm: true, what })
 }
 
 async function keygen(
