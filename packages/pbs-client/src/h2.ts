@@ -23,7 +23,17 @@ export function h2Raw(
   params: QueryParams,
   options: H2RequestOptions = {},
 ): Promise<Uint8Array<ArrayBuffer>> {
-  return new Promise((resolve, reject) => {
+  return new Promise((resolveOuter, rejectOuter) => {
+    let settled = false
+    const resolve = (v: Uint8Array<ArrayBuffer>): void => {
+      settled = true
+      resolveOuter(v)
+    }
+    const reject = (err: unknown): void => {
+      if (settled) return
+      settled = true
+      rejectOuter(err)
+    }
     if (session.closed || session.destroyed) {
       reject(new PxarError('ERR_PBS_PROTOCOL', 'session is closed'))
       return

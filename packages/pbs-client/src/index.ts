@@ -37,6 +37,7 @@ export {
 } from './repository.ts'
 export {
   createNamespace,
+  deleteSnapshot,
   type GroupListItem,
   getVersion,
   listGroups,
@@ -45,6 +46,7 @@ export {
   listSnapshots,
   type SnapshotFileItem,
   type SnapshotListItem,
+  uploadBackupLog,
 } from './rest.ts'
 export {
   BackupWriter,

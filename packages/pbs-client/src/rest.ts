@@ -107,3 +107,44 @@ export async function listSnapshotFiles(
     'backup-time': snapshot.time,
   })) as SnapshotFileItem[]
 }
+
+/** Snapshot selection parameters of the REST API. */
+function snapshotQuery(snapshot: { ns?: readonly string[]; type: string; id: string; time: number }) {
+  return {
+    ...nsParam(snapshot.ns),
+    'backup-type': snapshot.type,
+    'backup-id': snapshot.id,
+    'backup-time': snapshot.time,
+  }
+}
+
+/**
+ * `POST /admin/datastore/{store}/upload-backup-log`: stores the client log (an encoded DataBlob)
+ * of a finished snapshot; owner only, once.
+ */
+export async function uploadBackupLog(
+  client: PbsClient,
+  store: string,
+  snapshot: { ns?: readonly string[]; type: string; id: string; time: number },
+  blob: Uint8Array,
+): Promise<void> {
+  await client.upload(
+    'POST',
+    `/admin/datastore/${encodeURIComponent(store)}/upload-backup-log`,
+    snapshotQuery(snapshot),
+    blob,
+  )
+}
+
+/** `DELETE /admin/datastore/{store}/snapshots`: removes one snapshot (not a protected one). */
+export async function deleteSnapshot(
+  client: PbsClient,
+  store: string,
+  snapshot: { ns?: readonly string[]; type: string; id: string; time: number },
+): Promise<void> {
+  await client.request(
+    'DELETE',
+    `/admin/datastore/${encodeURIComponent(store)}/snapshots`,
+    snapshotQuery(snapshot),
+  )
+}
