@@ -12,6 +12,7 @@ import {
   type FileSystemSource,
   LocalClient,
   loadOrCreateAgentCertificate,
+  openSource,
   startAgent,
 } from '../src/index.ts'
 import { type Fixture, makeFixture } from './client-fixture.ts'
@@ -108,6 +109,23 @@ describe('agent transport', () => {
       break
     }
     expect((await remote.listDir(ROOT)).entries.length).toBeGreaterThan(5)
+  })
+
+  it('opens local and agent sources from a description', async () => {
+    const viaAgent = await openSource({
+      kind: 'agent',
+      url: agent.url,
+      token,
+      fingerprint: agent.fingerprint,
+      root: 'data',
+    })
+    const viaLocal = await openSource({ kind: 'local', root: fx.root })
+    try {
+      expect(plain(await viaAgent.listDir(enc('dir')))).toEqual(plain(await viaLocal.listDir(enc('dir'))))
+    } finally {
+      await viaAgent.close()
+      await viaLocal.close()
+    }
   })
 
   it('refuses a wrong token', async () => {

@@ -27,6 +27,7 @@ export {
   type LocalClientOptions,
 } from './local.ts'
 export { checkSourcePath } from './path.ts'
+export { type ClientProvider, clientProvider, openSource, type SourceSpec } from './provider.ts'
 export {
   entryFromWire,
   entryToWire,
