@@ -31,7 +31,8 @@ import {
 export const H2_SETTINGS: http2.Settings = {
   initialWindowSize: 32 * 1024 * 1024,
   maxFrameSize: 4 * 1024 * 1024,
-  maxConcurrentStreams: 128,
+  // bounds the memory of concurrent uploads: at most 64 bodies of up to 16 MiB each per session
+  maxConcurrentStreams: 64,
 }
 
 const JSON_LIMIT = 64 * 1024
