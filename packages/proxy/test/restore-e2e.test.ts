@@ -1,9 +1,13 @@
+import { createWriteStream } from 'node:fs'
 import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import { CryptConfig, Datastore, generateKey } from '@pxar/datastore'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { LocalClient, LocalStore, restoreSnapshot, runBackup } from '../src/index.ts'
+import { LocalClient, LocalStore, restoreFile, restoreSnapshot, runBackup } from '../src/index.ts'
+import { openArchive } from './helpers/read-back.ts'
 import { diffTrees, makeTree, rand, snapshotTree } from './helpers/tree.ts'
 
 let base: string
@@ -141,5 +145,24 @@ describe('backup → restore on a real tree', () => {
       match: ['xattr.txt'],
       overwrite: true,
     })
+  })
+
+  it('local .pxar and .mpxar/.ppxar files restore like the snapshot', async () => {
+    const t = ++time
+    await runBackup(new LocalClient(src), { store, backupId: 'files', mode: 'data', backupTime: t, ...opts })
+    const t2 = ++time
+    await runBackup(new LocalClient(src), { store, backupId: 'files', backupTime: t2, ...opts })
+    const dump = async (tt: number, name: string, file: string): Promise<void> => {
+      const r = await openArchive(ds, { ns: [], type: 'host', id: 'files', time: tt }, name)
+      await pipeline(Readable.from(r.stream()), createWriteStream(join(base, file)))
+    }
+    await dump(t, 'root.mpxar.didx', 'root.mpxar')
+    await dump(t, 'root.ppxar.didx', 'root.ppxar')
+    await dump(t2, 'root.pxar.didx', 'root.pxar')
+    await restoreFile(join(base, 'root.mpxar'), join(base, 'from-split'))
+    await restoreFile(join(base, 'root.pxar'), join(base, 'from-v1'))
+    const want = snapshotTree(src, { hardlinkGroups: true })
+    expect(diffTrees(want, snapshotTree(join(base, 'from-split'), { hardlinkGroups: true }))).toEqual([])
+    expect(diffTrees(want, snapshotTree(join(base, 'from-v1'), { hardlinkGroups: true }))).toEqual([])
   })
 })
