@@ -3,6 +3,7 @@
  */
 import { Command, CommanderError, Option } from 'commander'
 import { registerArchiveCommands } from './commands/archive.ts'
+import { registerBackupCommands } from './commands/backup.ts'
 import { registerCatalogCommands } from './commands/catalog.ts'
 import { registerKeyCommands } from './commands/key.ts'
 import { registerStoreCommands } from './commands/store.ts'
@@ -29,8 +30,9 @@ export function createProgram(ctx: Context = new Context()): Command {
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
     .showSuggestionAfterError(true)
     .allowExcessArguments(false)
-  registerKeyCommands(program, ctx)
+  registerBackupCommands(program, ctx)
   registerArchiveCommands(program, ctx)
+  registerKeyCommands(program, ctx)
   registerStoreCommands(program, ctx)
   registerCatalogCommands(program, ctx)
   return program

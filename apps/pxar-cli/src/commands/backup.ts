@@ -1,0 +1,369 @@
+/**
+ * `backup`, `restore`, `extract` and `agent`: the pull-mode backup engine of @pxar/proxy driven
+ * from the command line.
+ */
+import { randomBytes } from 'node:crypto'
+import { readFile, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { CRYPT_MODES, type CryptMode, formatBackupTime } from '@pxar/datastore'
+import {
+  type BackupResult,
+  type FileSystemSource,
+  LocalStore,
+  openSource,
+  type RestoreOptions,
+  type RestoreResult,
+  restoreFile,
+  restoreSnapshot,
+  runBackup,
+  startAgent,
+} from '@pxar/proxy'
+import { type Command, Option } from 'commander'
+import { action, type Context } from '../context.ts'
+import { CliError, usageError } from '../errors.ts'
+import { formatBytes, formatDuration } from '../output.ts'
+import { configDir, defaultKeyPath, userPath } from '../paths.ts'
+import { Progress } from '../progress.ts'
+import {
+  nsOption,
+  openStore,
+  parseNs,
+  parseSnapshot,
+  resolveSnapshot,
+  snapshotName,
+  storeOption,
+  storePath,
+} from '../store.ts'
+import { loadKey } from './key.ts'
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value]
+
+interface BackupOpts {
+  store?: string
+  ns?: string
+  backupId?: string
+  backupType: 'host' | 'ct' | 'vm'
+  mode: 'legacy' | 'data' | 'metadata'
+  keyfile?: string
+  cryptMode?: CryptMode
+  exclude?: string[]
+  archiveName: string
+  allFileSystems?: boolean
+  pxarexclude: boolean
+  token?: string
+  fingerprint?: string
+}
+
+async function openBackupSource(
+  source: string,
+  opts: BackupOpts,
+): Promise<{ src: FileSystemSource; id: string }> {
+  const m = /^https:\/\/([^/]+)\/([^/]+)\/?$/.exec(source)
+  if (m) {
+    const token = opts.token ?? process.env.PXAR_AGENT_TOKEN
+    if (!token)
+      throw usageError('backing up from an agent needs its token', 'pass --token or set PXAR_AGENT_TOKEN')
+    return {
+      src: await openSource({
+        kind: 'agent',
+        url: `https://${m[1]}`,
+        token,
+        root: m[2]!,
+        ...(opts.fingerprint ? { fingerprint: opts.fingerprint } : {}),
+      }),
+      id: m[2]!,
+    }
+  }
+  const root = userPath(source)
+  const st = await stat(root).catch((err: { code?: string }) => {
+    if (err.code === 'ENOENT')
+      throw new CliError('ENOENT', `backup source ${root} does not exist`, { hint: 'check the path' })
+    throw err
+  })
+  if (!st.isDirectory())
+    throw new CliError('ENOTDIR', `backup source ${root} is not a directory`, { hint: 'pass a directory' })
+  const base = root.split('/').filter(Boolean).pop() ?? 'root'
+  return {
+    src: await openSource({ kind: 'local', root }),
+    id: base.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^[.-]/, '_'),
+  }
+}
+
+function backupJson(r: BackupResult): Record<string, unknown> {
+  return {
+    snapshot: r.snapshot,
+    archives: r.archives,
+    files: r.files,
+    dirs: r.dirs,
+    entries: r.entries,
+    bytes: r.bytes,
+    bytesRead: r.bytesRead,
+    reusedBytes: r.reusedBytes,
+    uploadedBytes: r.uploadedBytes,
+    skipped: r.skipped,
+    durationMs: r.durationMs,
+  }
+}
+
+function restoreJson(r: RestoreResult, target: string): Record<string, unknown> {
+  return {
+    target,
+    entries: r.entries,
+    files: r.files,
+    dirs: r.dirs,
+    bytes: r.bytes,
+    durationMs: r.durationMs,
+  }
+}
+
+function restoreOptions(
+  opts: { overwrite?: boolean; allowExistingDirs?: boolean; pattern?: string[]; noXattrs?: boolean },
+  warn: (p: string, m: string) => void,
+): RestoreOptions {
+  return {
+    overwrite: opts.overwrite === true,
+    allowExistingDirs: opts.allowExistingDirs === true || opts.overwrite === true,
+    ...(opts.pattern && opts.pattern.length > 0 ? { match: opts.pattern } : {}),
+    ...(opts.noXattrs ? { xattrs: false } : {}),
+    onWarning: warn,
+  }
+}
+
+function restoreFlags(cmd: Command): Command {
+  return cmd
+    .option('--pattern <glob>', 'only restore matching paths (repeatable; !glob excludes)', collect)
+    .option('--overwrite', 'replace existing files (and restore into existing directories)')
+    .option('--allow-existing-dirs', 'restore into directories that already exist')
+    .option('--no-xattrs', 'do not restore xattrs, ACLs and file capabilities')
+}
+
+/** Registers `backup`, `restore`, `extract` and `agent`. */
+export function registerBackupCommands(program: Command, ctx: Context): void {
+  program
+    .command('backup')
+    .description('back up a directory (or an agent root https://HOST:PORT/ROOT) into the local datastore')
+    .argument('<source>', 'directory, or https://HOST:PORT/ROOT of a `pxar-cli agent`')
+    .addOption(storeOption())
+    .addOption(nsOption())
+    .option('--backup-id <id>', 'backup id (default: the source directory name)')
+    .addOption(
+      new Option('--backup-type <type>', 'backup type').choices(['host', 'ct', 'vm']).default('host'),
+    )
+    .addOption(
+      new Option(
+        '--mode <mode>',
+        'legacy: one .pxar; data/metadata: split .mpxar+.ppxar (metadata reuses unchanged files)',
+      )
+        .choices(['legacy', 'data', 'metadata'])
+        .default('legacy'),
+    )
+    .option('--archive-name <name>', 'archive base name', 'root')
+    .option('--keyfile <path>', 'encryption key file (default key used when --crypt-mode needs one)')
+    .addOption(new Option('--crypt-mode <mode>', 'none, encrypt or sign-only').choices(CRYPT_MODES))
+    .option('--exclude <pattern>', 'exclude matching paths (repeatable, .pxarexclude syntax)', collect)
+    .option('--no-pxarexclude', 'ignore .pxarexclude files')
+    .option('--all-file-systems', 'descend into other mounted file systems')
+    .option('--token <token>', 'agent token (or PXAR_AGENT_TOKEN)')
+    .option('--fingerprint <sha256>', 'agent certificate fingerprint to pin (as the agent prints it)')
+    .action(
+      action(ctx, async (out, [source], opts: BackupOpts) => {
+        const cryptMode: CryptMode = opts.cryptMode ?? (opts.keyfile ? 'encrypt' : 'none')
+        const key =
+          cryptMode === 'none'
+            ? undefined
+            : (await loadKey(opts.keyfile ? userPath(opts.keyfile) : defaultKeyPath())).cryptConfig
+        const { src, id } = await openBackupSource(source as string, opts)
+        const path = storePath(opts)
+        const store = await LocalStore.open(path, { create: true })
+        const progress = new Progress({
+          label: 'backup',
+          enabled: !out.quiet && !(out.json && !process.stderr.isTTY),
+        })
+        let result: BackupResult
+        try {
+          result = await runBackup(src, {
+            store,
+            backupId: opts.backupId ?? id,
+            backupType: opts.backupType,
+            ns: parseNs(opts.ns),
+            mode: opts.mode,
+            archiveName: opts.archiveName,
+            cryptMode,
+            ...(key ? { key } : {}),
+            exclude: opts.exclude ?? [],
+            pxarexclude: opts.pxarexclude,
+            oneFileSystem: opts.allFileSystems !== true,
+            onProgress: (p) =>
+              progress.update({
+                entries: p.entries,
+                bytes: p.bytesRead,
+                detail: `${formatBytes(p.bytesUploaded)} uploaded, ${formatBytes(p.bytesReused)} reused`,
+              }),
+            onSkip: (p, code, message) =>
+              out.warn(`skipped ${Buffer.from(p).toString()}: ${code} ${message}`),
+          })
+        } finally {
+          progress.stop()
+          await src.close()
+        }
+        await out.result(backupJson(result), () => [
+          `snapshot ${result.snapshot} in ${path}`,
+          `archives: ${result.archives.join(', ')}`,
+          `${result.files} files, ${result.dirs} dirs, ${formatBytes(result.bytes)} (${formatBytes(result.bytesRead)} read, ${formatBytes(result.reusedBytes)} reused, ${formatBytes(result.uploadedBytes)} uploaded after dedup)${result.skipped ? `, ${result.skipped} skipped` : ''}`,
+          `duration: ${formatDuration(result.durationMs)}`,
+        ])
+      }),
+    )
+
+  restoreFlags(
+    program
+      .command('restore')
+      .description(
+        'restore an archive of a snapshot (TYPE/ID/TIME, or TYPE/ID for the latest) into a directory',
+      )
+      .argument('<snapshot>', 'snapshot TYPE/ID/TIME or group TYPE/ID')
+      .argument('<archive>', 'archive name as stored (root.pxar.didx, root.mpxar.didx) or without .didx')
+      .argument('<target>', 'target directory (created if missing)')
+      .addOption(storeOption())
+      .addOption(nsOption())
+      .option('--keyfile <path>', 'key of an encrypted backup'),
+  ).action(
+    action(
+      ctx,
+      async (
+        out,
+        [s, a, t],
+        opts: { store?: string; ns?: string; keyfile?: string } & Parameters<typeof restoreOptions>[0],
+      ) => {
+        const ds = await openStore(opts)
+        const dir = await resolveSnapshot(ds, parseSnapshot(s as string, parseNs(opts.ns), true))
+        let archive = a as string
+        if (archive.endsWith('.ppxar') || archive.endsWith('.ppxar.didx'))
+          archive = archive.replace(/\.ppxar(\.didx)?$/, '.mpxar')
+        if (!/\.(pxar|mpxar)(\.didx)?$/.test(archive)) {
+          const m = await ds.readManifest(dir)
+          const hit = m.files.find(
+            (f) => f.filename === `${archive}.pxar.didx` || f.filename === `${archive}.mpxar.didx`,
+          )
+          if (!hit)
+            throw usageError(
+              `${archive} is not a pxar archive of ${snapshotName(dir)}`,
+              'see `pxar-cli files SNAPSHOT`',
+            )
+          archive = hit.filename
+        }
+        const crypt = opts.keyfile ? (await loadKey(userPath(opts.keyfile))).cryptConfig : undefined
+        const target = userPath(t as string)
+        const progress = new Progress({
+          label: 'restore',
+          enabled: !out.quiet && !(out.json && !process.stderr.isTTY),
+        })
+        let r: RestoreResult
+        try {
+          r = await restoreSnapshot(ds, dir, archive, target, {
+            ...restoreOptions(opts, (p, m) => out.warn(`${p}: ${m}`)),
+            ...(crypt ? { crypt } : {}),
+          })
+        } finally {
+          progress.stop()
+        }
+        await out.result(
+          { snapshot: snapshotName(dir), archive, ...restoreJson(r, target) },
+          () =>
+            `restored ${snapshotName(dir)} ${archive} to ${target}: ${r.files} files, ${r.dirs} dirs, ${formatBytes(r.bytes)} in ${formatDuration(r.durationMs)}`,
+        )
+      },
+    ),
+  )
+
+  restoreFlags(
+    program
+      .command('extract')
+      .description('extract a local pxar archive (.pxar, or .mpxar with its .ppxar) into a directory')
+      .argument('<archive>', 'archive file')
+      .argument('[target]', 'target directory (default: the current directory)', '.')
+      .option('--payload-input <file>', 'payload (.ppxar) of a split archive (default: beside the .mpxar)'),
+  ).action(
+    action(
+      ctx,
+      async (out, [a, t], opts: { payloadInput?: string } & Parameters<typeof restoreOptions>[0]) => {
+        const archive = userPath(a as string)
+        await stat(archive).catch((err: { code?: string }) => {
+          if (err.code === 'ENOENT')
+            throw new CliError('ENOENT', `archive ${archive} does not exist`, { hint: 'check the path' })
+          throw err
+        })
+        const target = userPath((t as string | undefined) ?? '.')
+        const r = await restoreFile(archive, target, {
+          ...restoreOptions({ ...opts, allowExistingDirs: opts.allowExistingDirs ?? true }, (p, m) =>
+            out.warn(`${p}: ${m}`),
+          ),
+          ...(opts.payloadInput ? { payload: userPath(opts.payloadInput) } : {}),
+        })
+        await out.result(
+          restoreJson(r, target),
+          () =>
+            `extracted ${archive} to ${target}: ${r.files} files, ${r.dirs} dirs, ${formatBytes(r.bytes)} in ${formatDuration(r.durationMs)}`,
+        )
+      },
+    ),
+  )
+
+  program
+    .command('agent')
+    .description(
+      'serve directories to a backup server over HTTP/2 + TLS (self-signed certificate, bearer token)',
+    )
+    .requiredOption('--root <dir>', 'directory to serve as NAME=DIR or DIR (repeatable)', collect)
+    .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8008')
+    .option('--token <token>', 'bearer token clients must present (default: generated, or PXAR_AGENT_TOKEN)')
+    .option('--cert-dir <dir>', 'where agent.pem/agent.key live (created on first start)')
+    .action(
+      action(
+        ctx,
+        async (out, _args, opts: { root: string[]; listen: string; token?: string; certDir?: string }) => {
+          const roots: Record<string, string> = {}
+          for (const r of opts.root) {
+            const eq = r.indexOf('=')
+            const dir = userPath(eq > 0 ? r.slice(eq + 1) : r)
+            const name = eq > 0 ? r.slice(0, eq) : (dir.split('/').filter(Boolean).pop() ?? 'root')
+            roots[name] = dir
+          }
+          const m = /^(.*):(\d+)$/.exec(opts.listen)
+          if (!m)
+            throw usageError(`invalid --listen '${opts.listen}'`, 'expected HOST:PORT, e.g. 127.0.0.1:8008')
+          const token = opts.token ?? process.env.PXAR_AGENT_TOKEN ?? randomBytes(24).toString('base64url')
+          const agent = await startAgent({
+            roots,
+            listen: { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) },
+            token,
+            certDir: opts.certDir ? userPath(opts.certDir) : join(configDir(), '..', 'pxar', 'agent'),
+          })
+          const shown = (opts.token ?? process.env.PXAR_AGENT_TOKEN) ? '(as given)' : token
+          await out.result(
+            { url: agent.url, fingerprint: agent.fingerprint, roots: Object.keys(roots), token: shown },
+            () => [
+              `agent listening on ${agent.url}`,
+              `fingerprint: ${agent.fingerprint}`,
+              `token: ${shown}`,
+              ...Object.keys(roots).map(
+                (n) =>
+                  `back up with: pxar-cli backup ${agent.url}/${n} --fingerprint ${agent.fingerprint} --token …`,
+              ),
+            ],
+          )
+          await new Promise<void>((resolve) => {
+            const stop = (): void => {
+              process.off('SIGINT', stop)
+              process.off('SIGTERM', stop)
+              void agent.close().then(resolve)
+            }
+            process.on('SIGINT', stop)
+            process.on('SIGTERM', stop)
+          })
+        },
+      ),
+    )
+  void formatBackupTime
+  void readFile
+}
