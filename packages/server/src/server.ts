@@ -332,6 +332,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       }
       socket.on('close', end)
       socket.on('error', () => {})
+      // the client may have gone away while the snapshot was being created
+      if (socket.destroyed) {
+        end()
+        return
+      }
       upgradeToH2(socket, head, expected, (session) => {
         serveBackupSession(session, state, { onChunk: () => stats.chunkUploads++ })
         session.on('close', end)
@@ -360,7 +365,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     // Hand the socket to HTTP/2 only after the 101 has been written.
     socket.write(
       `HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: ${protocol}\r\n\r\n`,
-      () => {
+      (err?: Error | null) => {
+        if (err || socket.destroyed) {
+          socket.destroy()
+          return
+        }
         if (head.length > 0) socket.unshift(head)
         const session = http2.performServerHandshake(socket, { settings: H2_SETTINGS })
         sessions.add(session)
