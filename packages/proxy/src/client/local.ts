@@ -10,7 +10,7 @@ import {
   realpathSync,
   statSync,
 } from 'node:fs'
-import { type FileHandle, open, readdir, readlink, realpath } from 'node:fs/promises'
+import { type FileHandle, open, readdir } from 'node:fs/promises'
 import { constants as osConstants } from 'node:os'
 import { getAttributeSync, listAttributesSync } from '@napi-rs/xattr'
 import {
@@ -124,6 +124,7 @@ const NS = 1_000_000_000n
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
 const OPEN_FILE =
   fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NOCTTY | fsConstants.O_NONBLOCK
+const OPEN_DIR = fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW
 
 /** A child that vanished or could not be read while listing. */
 class SkipEntry extends Error {
@@ -136,12 +137,13 @@ class SkipEntry extends Error {
 
 /**
  * Reads a directory tree on the local filesystem. Paths are relative to `root`; the client never
- * follows symlinks and refuses paths that leave the root (checked against the resolved path of
- * every directory it lists and of every file it opens).
+ * follows symlinks and refuses paths that leave the root: directories are opened component by
+ * component with `O_NOFOLLOW` and entries are reached through the directory's descriptor
+ * (`/proc/self/fd/N/name`), so the tree cannot be swapped underneath and paths may exceed PATH_MAX.
  *
  * xattrs, ACLs and file capabilities are collected for regular files and directories only, as
  * the Proxmox backup client does. Not collected: chattr flags and quota project ids (they need ioctls Node cannot issue), so
- * `stat.flags` is 0 and `quotaProjectId` undefined. Entries whose path is not valid UTF-8 get no
+ * `stat.flags` is 0 and `quotaProjectId` undefined. Entries whose name is not valid UTF-8 get no
  * xattrs, ACLs or capabilities (the xattr binding takes string paths).
  * @example
  * const src = new LocalClient('/srv/data')
@@ -186,14 +188,23 @@ export class LocalClient implements FileSystemSource {
   async stat(path: Uint8Array, options: ListDirOptions = {}): Promise<SourceEntry> {
     checkSourcePath(path)
     const slash = path.lastIndexOf(0x2f)
-    if (path.length > 0) await this.#checkDir(slash < 0 ? path.subarray(0, 0) : path.subarray(0, slash))
-    const full = joinPath(this.#rootBuf, path)
+    const dir = await this.#openDir(path.length === 0 ? path : path.subarray(0, Math.max(slash, 0)))
     try {
-      return readEntry(full, baseName(path), options)
+      const base = fdPath(dir)
+      return readEntry(
+        path.length === 0 ? joinPath(base, DOT) : joinPath(base, baseName(path)),
+        baseName(path),
+        options,
+      )
     } catch (err) {
       if (err instanceof SkipEntry)
-        throw new PxarError(err.errno === 'ENOENT' ? 'ERR_PXAR_NOT_FOUND' : 'ERR_PXAR_IO', err.message)
+        throw new PxarError(
+          err.errno === 'ENOENT' ? 'ERR_PXAR_NOT_FOUND' : 'ERR_PXAR_IO',
+          `${show(path)}: ${err.message}`,
+        )
       throw fsError(err, path)
+    } finally {
+      await dir.close()
     }
   }
 
@@ -204,10 +215,19 @@ export class LocalClient implements FileSystemSource {
    */
   async listDir(path: Uint8Array, options: ListDirOptions = {}): Promise<DirListing> {
     checkSourcePath(path)
-    const full = await this.#checkDir(path)
+    const dir = await this.#openDir(path)
+    try {
+      return await this.#list(dir, path, options)
+    } finally {
+      await dir.close()
+    }
+  }
+
+  async #list(dir: FileHandle, path: Uint8Array, options: ListDirOptions): Promise<DirListing> {
+    const base = fdPath(dir)
     let names: Buffer[]
     try {
-      names = await readdir(full, { encoding: 'buffer' })
+      names = await readdir(base, { encoding: 'buffer' })
     } catch (err) {
       throw fsError(err, path)
     }
@@ -218,7 +238,7 @@ export class LocalClient implements FileSystemSource {
       if (i > 0 && i % this.#slice === 0) await yieldToEventLoop()
       const name = names[i]!
       try {
-        entries.push(readEntry(joinPath(full, name), name, options))
+        entries.push(readEntry(joinPath(base, name), name, options))
       } catch (err) {
         const code = err instanceof SkipEntry ? err.errno : errnoCode(err)
         skipped.push({
@@ -242,22 +262,20 @@ export class LocalClient implements FileSystemSource {
       throw new RangeError('start must be a non-negative integer')
     if (end !== undefined && (!Number.isSafeInteger(end) || end < start))
       throw new RangeError('end must be an integer >= start')
-    const full = joinPath(this.#rootBuf, path)
+    if (path.length === 0) throw new PxarError('ERR_PXAR_IO', 'the root is not a regular file')
+    const slash = path.lastIndexOf(0x2f)
+    const dir = await this.#openDir(path.subarray(0, Math.max(slash, 0)))
     let fh: FileHandle
     try {
-      fh = await open(full, OPEN_FILE)
+      fh = await open(joinPath(fdPath(dir), baseName(path)), OPEN_FILE)
     } catch (err) {
       throw fsError(err, path)
+    } finally {
+      await dir.close()
     }
     try {
       const st = await fh.stat()
       if (!st.isFile()) throw new PxarError('ERR_PXAR_IO', `${show(path)} is not a regular file`)
-      const real = await readlink(`/proc/self/fd/${fh.fd}`, { encoding: 'buffer' })
-      if (!real.equals(full))
-        throw new PxarError(
-          'ERR_PXAR_BAD_NAME',
-          `${show(path)} resolves outside the root or through a symlink`,
-        )
       const stop = end ?? st.size
       let pos = start
       while (pos < stop) {
@@ -278,20 +296,59 @@ export class LocalClient implements FileSystemSource {
   /** Nothing to release. */
   async close(): Promise<void> {}
 
-  /** Resolves `rel` and checks it is a directory reached without symlinks; returns its full path. */
-  async #checkDir(rel: Uint8Array): Promise<Buffer> {
-    const full = joinPath(this.#rootBuf, rel)
-    let real: Buffer
+  /**
+   * Opens the directory `rel` one component at a time relative to the previous one, never
+   * following a symlink: the result is inside the root whatever happens to the tree meanwhile,
+   * and paths longer than PATH_MAX work.
+   */
+  async #openDir(rel: Uint8Array): Promise<FileHandle> {
+    let fh: FileHandle
     try {
-      real = await realpath(full, { encoding: 'buffer' })
+      fh = await open(this.#rootBuf, OPEN_DIR)
     } catch (err) {
-      throw fsError(err, rel)
+      throw fsError(err, '')
     }
-    if (!real.equals(full))
-      throw new PxarError('ERR_PXAR_BAD_NAME', `${show(rel)} resolves outside the root or through a symlink`)
-    return full
+    let start = 0
+    while (start < rel.length) {
+      let end = rel.indexOf(0x2f, start)
+      if (end < 0) end = rel.length
+      let next: FileHandle
+      const at = joinPath(fdPath(fh), rel.subarray(start, end))
+      try {
+        next = await open(at, OPEN_DIR)
+      } catch (err) {
+        const code = errnoCode(err)
+        const isLink = (code === 'ELOOP' || code === 'ENOTDIR') && isSymlink(at)
+        await fh.close()
+        if (isLink)
+          throw new PxarError(
+            'ERR_PXAR_BAD_NAME',
+            `${show(rel.subarray(0, end))} is a symlink; not following it`,
+          )
+        throw fsError(err, rel.subarray(0, end))
+      }
+      await fh.close()
+      fh = next
+      start = end + 1
+    }
+    return fh
   }
 }
+
+function isSymlink(path: Buffer): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink()
+  } catch {
+    return false
+  }
+}
+
+/** `/proc/self/fd/N`: reaches an open directory by its descriptor. */
+function fdPath(fh: FileHandle): Buffer {
+  return Buffer.from(`/proc/self/fd/${fh.fd}`)
+}
+
+const DOT = new Uint8Array([0x2e])
 
 function show(path: Uint8Array | string): string {
   return JSON.stringify(typeof path === 'string' ? path : Buffer.from(path).toString('utf8'))
