@@ -145,6 +145,12 @@ describe('backup → restore on a real tree', () => {
       match: ['xattr.txt'],
       overwrite: true,
     })
+    const warnings: string[] = []
+    await restoreSnapshot(ds, { ...group, time: t }, 'root.pxar', join(base, 'restore-hl'), {
+      match: ['hl-2'],
+      onWarning: (p, m) => warnings.push(`${p}: ${m}`),
+    })
+    expect(warnings).toEqual([`${join(base, 'restore-hl', 'hl-2')}: hardlink skipped: its target was not selected`])
   })
 
   it('local .pxar and .mpxar/.ppxar files restore like the snapshot', async () => {

@@ -9,7 +9,8 @@
  * opaque), so tickets do not survive a server restart.
  */
 import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
-import { chmod, readFile, rename, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { dirname } from 'node:path'
 
 /** Ticket lifetime (PBS `TICKET_LIFETIME`). */
 export const TICKET_LIFETIME = 7200
@@ -88,6 +89,13 @@ export class Authenticator {
     this.#users = new Map(Object.entries(options.users ?? {}))
     for (const id of this.#users.keys()) if (!isUserId(id)) throw new TypeError(`invalid user id '${id}'`)
     this.#now = options.now ?? (() => Math.floor(Date.now() / 1000))
+  }
+
+  /** Adds or replaces tokens by their stored SHA-256 hashes (e.g. after re-reading a token file). */
+  setTokenHashes(hashes: Readonly<Record<string, string>>): void {
+    for (const [id, hash] of Object.entries(hashes)) {
+      if (isTokenId(id)) this.#tokens.set(id, hash.toLowerCase())
+    }
   }
 
   #sign(data: string): string {
@@ -224,6 +232,7 @@ export async function createTokenFile(path: string, authId: string): Promise<str
   const tokens = await readTokenFile(path)
   const secret = randomUUID()
   tokens[authId] = sha256Hex(secret)
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 })
   const tmp = `${path}.tmp_${randomBytes(4).toString('hex')}`
   await writeFile(tmp, `${JSON.stringify(tokens, null, 2)}\n`, { mode: 0o600 })
   await chmod(tmp, 0o600)

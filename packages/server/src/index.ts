@@ -18,6 +18,7 @@ export {
   type RunningServer,
   type ServerOptions,
   type ServerStats,
+  serverPaths,
   startServer,
 } from './server.ts'
 export {

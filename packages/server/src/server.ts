@@ -34,6 +34,20 @@ export const BACKUP_PROTOCOL_ID = 'proxmox-backup-protocol-v1'
 /** Protocol name of the reader upgrade. */
 export const READER_PROTOCOL_ID = 'proxmox-backup-reader-protocol-v1'
 
+/**
+ * Default locations beside a datastore directory: `<store>/.pxar-server` holds the certificate
+ * (`proxy.pem`, `proxy.key`) and the token file (`tokens.json`).
+ *
+ * @example
+ * ```ts
+ * const secret = await createTokenFile(serverPaths('/srv/store').tokenFile, 'root@pam!ci')
+ * ```
+ */
+export function serverPaths(datastoreDir: string): { certDir: string; tokenFile: string } {
+  const certDir = join(datastoreDir, '.pxar-server')
+  return { certDir, tokenFile: join(certDir, 'tokens.json') }
+}
+
 /** Options of {@link startServer}. */
 export interface ServerOptions {
   /** Datastore directory (opened, or created with lazy prefix directories if it has no `.chunks`), or an open Datastore. */
@@ -44,7 +58,11 @@ export interface ServerOptions {
   readonly listen?: string | { readonly host?: string; readonly port?: number }
   /** API tokens: `user@realm!name` → secret. */
   readonly tokens?: Readonly<Record<string, string>>
-  /** A token file made with `createTokenFile` (re-read on every start). */
+  /**
+   * A token file made with `createTokenFile`; default `<certDir>/tokens.json` (a missing file means
+   * no tokens). It is read at start and again when an unknown token is presented, so tokens created
+   * while the server runs work at once.
+   */
   readonly tokenFile?: string
   /** Users for ticket logins: `user@realm` → password. */
   readonly users?: Readonly<Record<string, string>>
@@ -131,12 +149,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     throw new TypeError(`invalid datastore name '${name}'`)
   const { host, port } = parseListen(options.listen)
   const datastore = await openDatastore(options.datastore)
-  const certDir = options.certDir ?? join(datastore.base, '.pxar-server')
+  const certDir = options.certDir ?? serverPaths(datastore.base).certDir
+  const tokenFile = options.tokenFile ?? join(certDir, 'tokens.json')
   const cert = await loadOrCreateCertificate(certDir, { altNames: [host] })
   const auth = new Authenticator({
     ...(options.tokens ? { tokens: options.tokens } : {}),
     ...(options.users ? { users: options.users } : {}),
-    ...(options.tokenFile ? { tokenHashes: await readTokenFile(options.tokenFile) } : {}),
+    tokenHashes: await readTokenFile(tokenFile),
   })
   const authDelay = options.authFailureDelayMs ?? 3000
   const stats: ServerStats = { chunkUploads: 0, backupsFinished: 0, backupsAborted: 0 }
@@ -149,8 +168,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     return p
   }
 
+  let lastReload = 0
   const authenticate = async (req: IncomingMessage): Promise<AuthResult> => {
-    const result = auth.check(req.headers, req.method ?? 'GET')
+    let result = auth.check(req.headers, req.method ?? 'GET')
+    if (!result && /^PBSAPIToken/.test(req.headers.authorization ?? '') && Date.now() - lastReload > 1000) {
+      lastReload = Date.now()
+      auth.setTokenHashes(await readTokenFile(tokenFile).catch(() => ({})))
+      result = auth.check(req.headers, req.method ?? 'GET')
+    }
     if (result) return result
     if (authDelay > 0) await sleep(authDelay)
     throw new HttpError(401, 'authentication failed - invalid credentials')

@@ -81,3 +81,26 @@ describe('startServer', () => {
     await expect(startServer({ datastore: dir, name: 'x' })).rejects.toThrow(TypeError)
   })
 })
+
+describe('token file beside the datastore', () => {
+  it('accepts tokens created while the server runs', async () => {
+    const { createTokenFile, serverPaths } = await import('../src/index.ts')
+    const dir = await mkdtemp(join(tmpdir(), 'pxar-srv-'))
+    dirs.push(dir)
+    const store = join(dir, 'ds')
+    const first = await createTokenFile(serverPaths(store).tokenFile, 'root@pam!one')
+    const server = await startServer({ datastore: store, listen: '127.0.0.1:0', authFailureDelayMs: 0 })
+    try {
+      const ok = (id: string, secret: string) =>
+        get(server.port, '/api2/json/version', { authorization: `PBSAPIToken ${id}:${secret}` }).then((r) => r.status)
+      expect(await ok('root@pam!one', first)).toBe(200)
+      expect(await ok('root@pam!two', 'x')).toBe(401)
+      await new Promise((r) => setTimeout(r, 1100))
+      const second = await createTokenFile(serverPaths(store).tokenFile, 'root@pam!two')
+      expect(await ok('root@pam!two', second)).toBe(200)
+      expect(await ok('root@pam!one', first)).toBe(200)
+    } finally {
+      await server.stop()
+    }
+  })
+})

@@ -8,6 +8,7 @@
  * symlinks are created but never followed; hardlinks may only point at files this restore wrote.
  */
 import { execFile } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
 import { constants, createReadStream } from 'node:fs'
 import {
   chmod,
@@ -19,6 +20,7 @@ import {
   mkdir,
   open,
   rmdir,
+  stat,
   symlink,
   unlink,
 } from 'node:fs/promises'
@@ -178,6 +180,8 @@ export async function restoreArchive(
   }
   const counts = { entries: 0, files: 0, dirs: 0, bytes: 0 }
   const links = new Map<number, Buffer>()
+  /** FILENAME offsets of files left out by the match patterns (links to them are skipped). */
+  const notSelected = new Set<number>()
   const stack: DirFrame[] = []
 
   const applyMeta = async (abs: Buffer, meta: Metadata, kind: string, fh?: FileHandle): Promise<void> => {
@@ -208,7 +212,7 @@ export async function restoreArchive(
         if (def) await set('system.posix_acl_default', def)
       } else if (meta.xattrs.length > 0 || meta.fcaps) warn(abs, 'xattrs not restored (name is not UTF-8)')
     }
-    const secs = Number(st.mtime.secs) + st.mtime.nanos / 1e9
+    const secs = utimeArg(st.mtime.secs, st.mtime.nanos)
     try {
       if (kind !== 'symlink') {
         if (fh) await fh.chmod(st.mode & 0o7777)
@@ -256,7 +260,8 @@ export async function restoreArchive(
           throw new PxarError('ERR_RESTORE_IO', `cannot create ${frame.abs.toString()}`, { cause: err })
       }
     }
-    const st = await lstat(frame.abs)
+    // The target itself may be a symlink the user chose; anything below it must be real.
+    const st = isTarget ? await stat(frame.abs) : await lstat(frame.abs)
     if (!st.isDirectory() || st.isSymbolicLink())
       throw unsafe(`${frame.abs.toString()} is not a real directory`)
     frame.created = true
@@ -320,7 +325,10 @@ export async function restoreArchive(
       if (selected) await ensureParents()
       continue
     }
-    if (!selected) continue
+    if (!selected) {
+      if (e.kind === 'file' && e.filenameOffset !== undefined) notSelected.add(e.filenameOffset)
+      continue
+    }
     await ensureParents()
     switch (e.kind) {
       case 'file': {
@@ -354,6 +362,10 @@ export async function restoreArchive(
         const targetOffset =
           e.filenameOffset !== undefined && e.linkOffset !== undefined ? e.filenameOffset - e.linkOffset : -1
         const to = links.get(targetOffset)
+        if (!to && notSelected.has(targetOffset)) {
+          warn(abs, 'hardlink skipped: its target was not selected')
+          break
+        }
         if (!to) throw unsafe(`hardlink ${path.toString()} does not point at a file restored before it`)
         await prepare(abs, false)
         await link(to, abs)
@@ -394,16 +406,20 @@ export async function restoreArchive(
       }
       case 'socket': {
         await prepare(abs, false)
+        // Node removes a listening socket's file when it closes: bind a temporary name in the
+        // same (verified) directory, hardlink the socket inode to its real name, then close.
+        const tmp = Buffer.concat([parent.abs, SLASH, Buffer.from(`.pxar-restore-${randomUUID()}.sock`)])
         try {
+          const srv = createServer()
           await new Promise<void>((resolve, reject) => {
-            const srv = createServer()
             srv.once('error', reject)
-            srv.listen(abs.toString(), () => {
-              // Closing a listening socket keeps its file; only the inode is wanted.
-              srv.close(() => resolve())
-            })
+            srv.listen(tmp.toString(), () => resolve())
           })
-          await lstat(abs)
+          try {
+            await link(tmp, abs)
+          } finally {
+            await new Promise<void>((resolve) => srv.close(() => resolve()))
+          }
           await applyMeta(abs, e.metadata, 'socket')
         } catch (err) {
           warn(abs, `cannot create socket: ${(err as Error).message}`)
@@ -487,4 +503,13 @@ export async function restoreSnapshot(
     ? await open_(name.replace(/\.mpxar\.didx$/, '.ppxar.didx'))
     : undefined
   return restoreArchive({ archive: meta.stream(), payload }, target, options)
+}
+
+/**
+ * The seconds value for `utimes`: Node passes a double to libuv, which keeps whole microseconds
+ * (truncating). A double near 1.8e9 s resolves about 240 ns, so aiming at the middle of the
+ * wanted microsecond makes the truncation land exactly on it.
+ */
+export function utimeArg(secs: number | bigint, nanos: number): number {
+  return Number(secs) + (Math.floor(nanos / 1000) * 1000 + 500) / 1e9
 }

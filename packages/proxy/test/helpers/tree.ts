@@ -45,6 +45,7 @@ export function makeTree(root: string): void {
   writeFileSync(join(root, 'hl-1'), 'hardlinked\n')
   linkSync(join(root, 'hl-1'), join(root, 'hl-2'))
   execFileSync('mkfifo', [join(root, 'fifo')])
+  execFileSync('python3', ['-c', 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', join(root, 'sock')])
   if (isRoot) execFileSync('mknod', [join(root, 'null-dev'), 'c', '1', '3'])
   writeFileSync(join(root, 'xattr.txt'), 'x')
   setAttributeSync(join(root, 'xattr.txt'), 'user.one', 'value 1')
