@@ -16,7 +16,12 @@ const entry: SourceEntry = {
     acl: {
       users: [{ uid: 1, permissions: 7 }],
       groupObj: { permissions: 5 },
-      default: { userObjPermissions: 7, groupObjPermissions: ACL_NO_MASK, otherPermissions: 0, maskPermissions: ACL_NO_MASK },
+      default: {
+        userObjPermissions: 7,
+        groupObjPermissions: ACL_NO_MASK,
+        otherPermissions: 0,
+        maskPermissions: ACL_NO_MASK,
+      },
       defaultGroups: [{ gid: 2n ** 60n, permissions: 1 }],
     },
     fcaps: new Uint8Array([1, 2, 3]),
@@ -33,7 +38,10 @@ describe('agent wire format', () => {
   it('round-trips entries with values beyond 2^53 through JSON', () => {
     const back = entryFromWire(JSON.parse(JSON.stringify(entryToWire(entry))))
     expect(back).toEqual(entry)
-    const l = { entries: [entry], skipped: [{ path: new Uint8Array([1, 2]), code: 'ENOENT', message: 'gone' }] }
+    const l = {
+      entries: [entry],
+      skipped: [{ path: new Uint8Array([1, 2]), code: 'ENOENT', message: 'gone' }],
+    }
     expect(listingFromWire(JSON.parse(JSON.stringify(listingToWire(l))))).toEqual(l)
   })
 

@@ -150,7 +150,9 @@ describe('backup → restore on a real tree', () => {
       match: ['hl-2'],
       onWarning: (p, m) => warnings.push(`${p}: ${m}`),
     })
-    expect(warnings).toEqual([`${join(base, 'restore-hl', 'hl-2')}: hardlink skipped: its target was not selected`])
+    expect(warnings).toEqual([
+      `${join(base, 'restore-hl', 'hl-2')}: hardlink skipped: its target was not selected`,
+    ])
   })
 
   it('local .pxar and .mpxar/.ppxar files restore like the snapshot', async () => {

@@ -92,7 +92,9 @@ describe('token file beside the datastore', () => {
     const server = await startServer({ datastore: store, listen: '127.0.0.1:0', authFailureDelayMs: 0 })
     try {
       const ok = (id: string, secret: string) =>
-        get(server.port, '/api2/json/version', { authorization: `PBSAPIToken ${id}:${secret}` }).then((r) => r.status)
+        get(server.port, '/api2/json/version', { authorization: `PBSAPIToken ${id}:${secret}` }).then(
+          (r) => r.status,
+        )
       expect(await ok('root@pam!one', first)).toBe(200)
       expect(await ok('root@pam!two', 'x')).toBe(401)
       await new Promise((r) => setTimeout(r, 1100))

@@ -31,7 +31,9 @@ const isRoot = process.getuid?.() === 0
 /** Creates the test tree under `root` (which must exist). */
 export function makeTree(root: string): void {
   const sizes = [0, 1, 100, 4095, 4096, 65_537, 200_000, 700_000]
-  sizes.forEach((n, i) => writeFileSync(join(root, `size-${n}.bin`), rand(n, i + 1)))
+  sizes.forEach((n, i) => {
+    writeFileSync(join(root, `size-${n}.bin`), rand(n, i + 1))
+  })
   let d = root
   for (let i = 0; i < 12; i++) {
     d = join(d, `level${i}`)
@@ -45,7 +47,11 @@ export function makeTree(root: string): void {
   writeFileSync(join(root, 'hl-1'), 'hardlinked\n')
   linkSync(join(root, 'hl-1'), join(root, 'hl-2'))
   execFileSync('mkfifo', [join(root, 'fifo')])
-  execFileSync('python3', ['-c', 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', join(root, 'sock')])
+  execFileSync('python3', [
+    '-c',
+    'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])',
+    join(root, 'sock'),
+  ])
   if (isRoot) execFileSync('mknod', [join(root, 'null-dev'), 'c', '1', '3'])
   writeFileSync(join(root, 'xattr.txt'), 'x')
   setAttributeSync(join(root, 'xattr.txt'), 'user.one', 'value 1')
