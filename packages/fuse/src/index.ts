@@ -22,6 +22,8 @@ export {
   type MountSource,
   type OpenedSource,
   openSource,
+  type PbsArchiveReader,
+  type PbsSource,
   type PxarFileSource,
   type ReadAtSource,
   type SplitFileSource,

@@ -1,16 +1,19 @@
 /**
  * Byte sources an archive is mounted from: a local `.pxar` file, a split `.mpxar` + `.ppxar`
- * pair, an archive of a local datastore snapshot, or any {@link ReadAt} (a PBS reader session
- * plugs in there).
+ * pair, an archive of a local datastore snapshot, an archive of a snapshot on a Proxmox Backup
+ * Server (a reader session), or any {@link ReadAt}.
  */
 import { open } from 'node:fs/promises'
 import { type Accessor, openAccessor, type ReadAt } from '@pxar/codec'
 import {
   type BackupDir,
   type BlobKey,
+  type ChunkIndex,
+  type ChunkSource,
   Datastore,
   type DynamicIndex,
   IndexReadAt,
+  type ManifestFile,
   readDynamicIndexFile,
   toCryptConfig,
 } from '@pxar/datastore'
@@ -50,6 +53,39 @@ export interface DatastoreSource {
   readonly readAhead?: number | undefined
 }
 
+/**
+ * What a {@link PbsSource} needs of a reader session: `PbsReader` of `@pxar/pbs-client` fits
+ * (indexes checked against the manifest, chunks fetched in parallel through its LRU cache).
+ */
+export interface PbsArchiveReader {
+  /** Downloads an index of the snapshot, checked against the manifest. */
+  openIndex(name: string): Promise<{ readonly index: ChunkIndex; readonly file: ManifestFile }>
+  /** Encoded chunks of the session (checked for the crypt mode). */
+  chunkSource(encrypted: boolean): ChunkSource
+  /** Ends the session. */
+  close(): Promise<void>
+}
+
+/** An archive of a snapshot on a Proxmox Backup Server, read over a reader session. */
+export interface PbsSource {
+  readonly kind: 'pbs'
+  /** An open reader session on the snapshot (e.g. `await PbsReader.open(client, store, snapshot)`). */
+  readonly reader: PbsArchiveReader
+  /**
+   * Archive name as in the manifest or without `.didx`: `root.pxar(.didx)`, or
+   * `root.mpxar(.didx)` (its `root.ppxar.didx` is opened too).
+   */
+  readonly archive: string
+  /** Key of an encrypted archive (the one the reader session was opened with). */
+  readonly crypt?: BlobKey | undefined
+  /** Decoded chunks cached per index (default 16). */
+  readonly cacheChunks?: number | undefined
+  /** Chunks fetched ahead of sequential reads (default 8: they come over the network). */
+  readonly readAhead?: number | undefined
+  /** Close the reader session on unmount (default true). */
+  readonly closeReader?: boolean | undefined
+}
+
 /** Any random-access sources, e.g. a PBS reader session's chunked readers. */
 export interface ReadAtSource {
   readonly kind: 'readAt'
@@ -61,7 +97,7 @@ export interface ReadAtSource {
 }
 
 /** What {@link openSource} accepts. */
-export type MountSource = PxarFileSource | SplitFileSource | DatastoreSource | ReadAtSource
+export type MountSource = PxarFileSource | SplitFileSource | DatastoreSource | PbsSource | ReadAtSource
 
 /** An opened source: the accessor over it and how to release it. */
 export interface OpenedSource {
@@ -93,6 +129,33 @@ export async function fileReadAt(path: string): Promise<ReadAt & { close(): Prom
   }
 }
 
+/** Chunk reading options shared by the datastore and PBS sources. */
+interface ChunkedOptions {
+  readonly crypt?: BlobKey | undefined
+  readonly cacheChunks?: number | undefined
+  readonly readAhead?: number | undefined
+}
+
+/** A read-ahead reader over an index: digests are verified by the read-ahead layer, off the main thread. */
+function chunkedReadAt(
+  index: ChunkIndex,
+  chunks: ChunkSource,
+  options: ChunkedOptions,
+  defaultAhead: number,
+): ReadAt {
+  const readAhead = options.readAhead ?? defaultAhead
+  const reader = new IndexReadAt(index, chunks, {
+    crypt: options.crypt,
+    cacheChunks: Math.max(options.cacheChunks ?? 16, readAhead + 2),
+    verify: false,
+  })
+  return new ReadAheadReadAt(reader, index, {
+    chunks: readAhead,
+    verifyDigests: true,
+    idKey: options.crypt === undefined ? undefined : toCryptConfig(options.crypt).idKey,
+  })
+}
+
 async function indexReader(
   ds: Datastore,
   dir: string,
@@ -113,18 +176,26 @@ async function indexReader(
     }
     throw err
   }
-  const readAhead = source.readAhead ?? 4
-  // digests are verified by the read-ahead layer, off the main thread
-  const reader = new IndexReadAt(index, ds.chunkStore, {
-    crypt: source.crypt,
-    cacheChunks: Math.max(source.cacheChunks ?? 16, readAhead + 2),
-    verify: false,
-  })
-  return new ReadAheadReadAt(reader, index, {
-    chunks: readAhead,
-    verifyDigests: true,
-    idKey: source.crypt === undefined ? undefined : toCryptConfig(source.crypt).idKey,
-  })
+  return chunkedReadAt(index, ds.chunkStore, source, 4)
+}
+
+async function pbsReader(source: PbsSource, name: string): Promise<ReadAt> {
+  const { index, file } = await source.reader.openIndex(name)
+  const encrypted = file.cryptMode === 'encrypt'
+  if (encrypted && source.crypt === undefined) {
+    throw new PxarError('ERR_BLOB_NO_KEY', `archive ${name} is encrypted: a key is needed`)
+  }
+  return chunkedReadAt(
+    index,
+    source.reader.chunkSource(encrypted),
+    { ...source, crypt: encrypted ? source.crypt : undefined },
+    8,
+  )
+}
+
+/** The archive's base name without `.didx`; a payload name is mapped to its metadata archive. */
+function archiveBase(archive: string): string {
+  return archive.replace(/\.didx$/, '').replace(/\.ppxar$/, '.mpxar')
 }
 
 /**
@@ -173,7 +244,7 @@ export async function openSource(source: MountSource): Promise<OpenedSource> {
     case 'datastore': {
       const ds = typeof source.store === 'string' ? await Datastore.open(source.store) : source.store
       const dir = ds.snapshotDir(source.snapshot)
-      const base = source.archive.replace(/\.didx$/, '')
+      const base = archiveBase(source.archive)
       const archive = await indexReader(ds, dir, `${base}.didx`, source)
       let payload: ReadAt | undefined
       if (base.endsWith('.mpxar')) {
@@ -181,6 +252,22 @@ export async function openSource(source: MountSource): Promise<OpenedSource> {
       }
       const accessor = await openAccessor(archive, { payload })
       return { accessor, name: `${dir}/${base}`, close: async () => {} }
+    }
+    case 'pbs': {
+      const base = archiveBase(source.archive)
+      const close = source.closeReader === false ? async () => {} : () => source.reader.close()
+      try {
+        const archive = await pbsReader(source, `${base}.didx`)
+        let payload: ReadAt | undefined
+        if (base.endsWith('.mpxar')) {
+          payload = await pbsReader(source, `${base.slice(0, -'.mpxar'.length)}.ppxar.didx`)
+        }
+        const accessor = await openAccessor(archive, { payload })
+        return { accessor, name: `pbs:${base}`, close }
+      } catch (err) {
+        await close().catch(() => {})
+        throw err
+      }
     }
     case 'readAt': {
       const accessor = await openAccessor(source.archive, { payload: source.payload })

@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CryptConfig } from '@pxar/datastore'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { BackupWriter, PbsClient, PbsReader } from '../../pbs-client/src/index.ts'
+import { type RunningServer, startServer } from '../../server/src/index.ts'
 import { isMounted, type Mounted, type MountSource, mount, mountAndWait } from '../src/index.ts'
 import { encodeTree, makeTree, q, SPECIAL, sh, shTry, writeSnapshot } from './tree.ts'
 
@@ -19,6 +21,22 @@ let work: string
 let src: string
 let fuseProblem: string | undefined
 const mounts: string[] = []
+let server: RunningServer | undefined
+const TOKEN_ID = 'root@pam!fuse'
+const TOKEN_SECRET = 'c0ffee00-1111-4222-8333-944445555666'
+const PBS_SNAPSHOT = { ns: [] as string[], type: 'host' as const, id: 'fuse-pbs', time: 1_700_000_100 }
+const PBS_ENC_SNAPSHOT = { ...PBS_SNAPSHOT, id: 'fuse-pbs-enc' }
+
+function pbsClient(): PbsClient {
+  if (!server) throw new Error('no server')
+  return new PbsClient({
+    host: '127.0.0.1',
+    port: server.port,
+    authId: TOKEN_ID,
+    password: TOKEN_SECRET,
+    fingerprint: server.fingerprint,
+  })
+}
 
 async function fileSink(
   path: string,
@@ -64,11 +82,36 @@ beforeAll(async () => {
     { 'root.pxar.didx': createReadStream(join(work, 'tree.pxar')) },
     { crypt: cryptKey, avgSize: 64 * 1024 },
   )
+  // a PBS-compatible server on the loopback: a plain v1 snapshot and an encrypted split one
+  server = await startServer({
+    datastore: join(work, 'pbs-store'),
+    listen: '127.0.0.1:0',
+    tokens: { [TOKEN_ID]: TOKEN_SECRET },
+    certDir: join(work, 'pbs-cert'),
+    authFailureDelayMs: 0,
+  })
+  const plain = await BackupWriter.start(pbsClient(), server.name, PBS_SNAPSHOT, { workers: 1 })
+  await plain.uploadArchive('root.pxar.didx', createReadStream(join(work, 'tree.pxar')), {
+    avgSize: 64 * 1024,
+  })
+  await plain.finish()
+  const enc = await BackupWriter.start(pbsClient(), server.name, PBS_ENC_SNAPSHOT, {
+    workers: 1,
+    crypt: cryptKey,
+  })
+  await enc.uploadArchive('root.mpxar.didx', createReadStream(join(work, 'tree.mpxar')), {
+    avgSize: 64 * 1024,
+  })
+  await enc.uploadArchive('root.ppxar.didx', createReadStream(join(work, 'tree.ppxar')), {
+    avgSize: 64 * 1024,
+  })
+  await enc.finish()
 })
 
 const cryptKey = new CryptConfig(randomBytes(32))
 
 afterAll(async () => {
+  await server?.stop()
   for (const mp of mounts) if (await isMounted(mp)) await shTry(`fusermount -u -z ${q(mp)}`)
   if (work) await rm(work, { recursive: true, force: true })
 })
@@ -207,6 +250,40 @@ describe('mount (real FUSE)', () => {
       archive: 'root.pxar',
       crypt: cryptKey,
     })
+  })
+
+  it('mounts an archive of a snapshot on a PBS server (reader protocol)', async () => {
+    requireFuse()
+    const reader = await PbsReader.open(pbsClient(), server!.name, PBS_SNAPSHOT)
+    await mountAndCompare({ kind: 'pbs', reader, archive: 'root.pxar.didx' })
+    // the session was closed on unmount
+    await expect(reader.openIndex('root.pxar.didx')).rejects.toThrow()
+  })
+
+  it('mounts an encrypted split archive of a PBS snapshot with its key', async () => {
+    requireFuse()
+    const reader = await PbsReader.open(pbsClient(), server!.name, PBS_ENC_SNAPSHOT, { crypt: cryptKey })
+    await mountAndCompare({ kind: 'pbs', reader, archive: 'root.mpxar', crypt: cryptKey })
+    expect(reader.stats.chunkDownloads).toBeGreaterThan(0)
+  })
+
+  it('refuses a PBS snapshot with a wrong key, none, or a missing archive, leaving nothing mounted', async () => {
+    requireFuse()
+    const mnt = await mkdtemp(join(work, 'mnt-'))
+    const wrong = new CryptConfig(randomBytes(32))
+    const r1 = await PbsReader.open(pbsClient(), server!.name, PBS_ENC_SNAPSHOT, { crypt: wrong })
+    await expect(
+      mount({ source: { kind: 'pbs', reader: r1, archive: 'root.mpxar', crypt: wrong }, mountpoint: mnt }),
+    ).rejects.toMatchObject({ code: expect.stringMatching(/^ERR_(MANIFEST|KEY|BLOB)_/) })
+    const r2 = await PbsReader.open(pbsClient(), server!.name, PBS_ENC_SNAPSHOT)
+    await expect(
+      mount({ source: { kind: 'pbs', reader: r2, archive: 'root.mpxar' }, mountpoint: mnt }),
+    ).rejects.toMatchObject({ code: 'ERR_MANIFEST_FINGERPRINT', message: expect.stringMatching(/key/) })
+    const r3 = await PbsReader.open(pbsClient(), server!.name, PBS_SNAPSHOT)
+    await expect(
+      mount({ source: { kind: 'pbs', reader: r3, archive: 'other.pxar' }, mountpoint: mnt }),
+    ).rejects.toMatchObject({ code: 'ERR_SNAPSHOT_NOT_FOUND' })
+    expect(await isMounted(mnt)).toBe(false)
   })
 
   it('fails clearly on a missing, non-directory or busy mountpoint', async () => {
