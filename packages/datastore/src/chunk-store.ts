@@ -476,7 +476,9 @@ export async function touchPath(path: string): Promise<boolean> {
   try {
     const st = await stat(path, { bigint: true })
     const mtime = Number(st.mtimeNs) / 1e9
-    await utimes(path, Date.now() / 1000, mtime)
+    // Node hands libuv a double of seconds that it truncates to microseconds: aim at the middle of
+    // the current millisecond so the stored atime is never below a Date.now() taken earlier.
+    await utimes(path, (Date.now() + 0.5) / 1000, mtime)
     return true
   } catch (err) {
     if ((err as { code?: string }).code === 'ENOENT') return false
