@@ -5,14 +5,22 @@
 import { randomBytes } from 'node:crypto'
 import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { CRYPT_MODES, type CryptMode, formatBackupTime } from '@pxar/datastore'
+import {
+  type BackupDir,
+  CRYPT_MODES,
+  type CryptConfig,
+  type CryptMode,
+  formatBackupTime,
+} from '@pxar/datastore'
 import {
   type BackupResult,
   type FileSystemSource,
   LocalStore,
   openSource,
+  type RemoteStore,
   type RestoreOptions,
   type RestoreResult,
+  restoreArchive,
   restoreFile,
   restoreSnapshot,
   runBackup,
@@ -24,15 +32,23 @@ import { CliError, usageError } from '../errors.ts'
 import { formatBytes, formatDuration } from '../output.ts'
 import { configDir, defaultKeyPath, userPath } from '../paths.ts'
 import { Progress } from '../progress.ts'
+import { openRemoteReader, resolveRemoteSnapshot } from '../remote.ts'
+import {
+  openRepository,
+  type RemoteRepository,
+  repositoryOption,
+  resolveTarget,
+  withRemote,
+} from '../repository.ts'
 import {
   nsOption,
   openStore,
   parseNs,
   parseSnapshot,
   resolveSnapshot,
+  type SnapshotSpec,
   snapshotName,
   storeOption,
-  storePath,
 } from '../store.ts'
 import { loadKey } from './key.ts'
 
@@ -89,7 +105,7 @@ async function openBackupSource(
   }
 }
 
-function backupJson(r: BackupResult): Record<string, unknown> {
+function backupJson(r: BackupResult, uploadedChunks: number | undefined): Record<string, unknown> {
   return {
     snapshot: r.snapshot,
     archives: r.archives,
@@ -100,6 +116,7 @@ function backupJson(r: BackupResult): Record<string, unknown> {
     bytesRead: r.bytesRead,
     reusedBytes: r.reusedBytes,
     uploadedBytes: r.uploadedBytes,
+    ...(uploadedChunks === undefined ? {} : { uploadedChunks }),
     skipped: r.skipped,
     durationMs: r.durationMs,
   }
@@ -137,13 +154,71 @@ function restoreFlags(cmd: Command): Command {
     .option('--no-xattrs', 'do not restore xattrs, ACLs and file capabilities')
 }
 
+/**
+ * Restores an archive of a remote snapshot through the reader protocol: the metadata (or v1)
+ * stream with chunks fetched ahead in parallel, the payload of a split archive as a `ReadAt`
+ * over the remote `.ppxar.didx`.
+ */
+async function restoreRemote(
+  repo: RemoteRepository,
+  spec: SnapshotSpec,
+  archiveArg: string,
+  target: string,
+  options: RestoreOptions & { crypt?: CryptConfig; quiet: boolean },
+): Promise<{ dir: BackupDir; archive: string; result: RestoreResult }> {
+  const dir = await resolveRemoteSnapshot(repo, spec)
+  const reader = await openRemoteReader(repo, dir, options.crypt)
+  try {
+    const manifest = await reader.manifest()
+    let archive = archiveArg.endsWith('.didx') ? archiveArg : `${archiveArg}.didx`
+    if (!/\.(pxar|mpxar)\.didx$/.test(archive)) {
+      const hit = manifest.files.find(
+        (f) => f.filename === `${archiveArg}.pxar.didx` || f.filename === `${archiveArg}.mpxar.didx`,
+      )
+      if (!hit)
+        throw usageError(
+          `${archiveArg} is not a pxar archive of ${snapshotName(dir)}`,
+          'see `pxar-cli files SNAPSHOT --repository …`',
+        )
+      archive = hit.filename
+    }
+    if (!manifest.files.some((f) => f.filename === archive))
+      throw new CliError(
+        'ERR_SNAPSHOT_NOT_FOUND',
+        `snapshot ${snapshotName(dir)} has no archive ${archive}`,
+        {
+          hint: 'see `pxar-cli files SNAPSHOT --repository …`',
+        },
+      )
+    const payload = archive.endsWith('.mpxar.didx')
+      ? await reader.readAt(archive.replace(/\.mpxar\.didx$/, '.ppxar.didx'))
+      : undefined
+    const progress = new Progress({ label: 'restore', enabled: !options.quiet })
+    try {
+      const result = await restoreArchive(
+        { archive: reader.restore(archive, { ahead: 16 }), payload },
+        target,
+        options,
+      )
+      return { dir, archive, result }
+    } finally {
+      progress.stop()
+    }
+  } finally {
+    await reader.close()
+  }
+}
+
 /** Registers `backup`, `restore`, `extract` and `agent`. */
 export function registerBackupCommands(program: Command, ctx: Context): void {
   program
     .command('backup')
-    .description('back up a directory (or an agent root https://HOST:PORT/ROOT) into the local datastore')
+    .description(
+      'back up a directory (or an agent root https://HOST:PORT/ROOT) into the local datastore or a repository',
+    )
     .argument('<source>', 'directory, or https://HOST:PORT/ROOT of a `pxar-cli agent`')
     .addOption(storeOption())
+    .addOption(repositoryOption())
     .addOption(nsOption())
     .option('--backup-id <id>', 'backup id (default: the source directory name)')
     .addOption(
@@ -166,48 +241,64 @@ export function registerBackupCommands(program: Command, ctx: Context): void {
     .option('--token <token>', 'agent token (or PXAR_AGENT_TOKEN)')
     .option('--fingerprint <sha256>', 'agent certificate fingerprint to pin (as the agent prints it)')
     .action(
-      action(ctx, async (out, [source], opts: BackupOpts) => {
+      action(ctx, async (out, [source], opts: BackupOpts, cmd) => {
+        const target = resolveTarget(cmd)
         const cryptMode: CryptMode = opts.cryptMode ?? (opts.keyfile ? 'encrypt' : 'none')
         const key =
           cryptMode === 'none'
             ? undefined
             : (await loadKey(opts.keyfile ? userPath(opts.keyfile) : defaultKeyPath())).cryptConfig
+        const repo = target.kind === 'remote' ? await openRepository(target.repository) : undefined
         const { src, id } = await openBackupSource(source as string, opts)
-        const path = storePath(opts)
-        const store = await LocalStore.open(path, { create: true })
+        const where = repo ? repo.label : target.kind === 'local' ? target.path : ''
+        // count the chunk uploads of the remote session(s)
+        const sessions: { stats: { chunkUploads: number } }[] = []
+        let store: RemoteStore
+        if (repo) {
+          store = {
+            beginBackup: async (o) => {
+              const s = await repo.remote.beginBackup(o)
+              sessions.push(s)
+              return s
+            },
+          }
+        } else store = await LocalStore.open(where, { create: true })
         const progress = new Progress({
           label: 'backup',
           enabled: !out.quiet && !(out.json && !process.stderr.isTTY),
         })
         let result: BackupResult
         try {
-          result = await runBackup(src, {
-            store,
-            backupId: opts.backupId ?? id,
-            backupType: opts.backupType,
-            ns: parseNs(opts.ns),
-            mode: opts.mode,
-            archiveName: opts.archiveName,
-            cryptMode,
-            ...(key ? { key } : {}),
-            exclude: opts.exclude ?? [],
-            pxarexclude: opts.pxarexclude,
-            oneFileSystem: opts.allFileSystems !== true,
-            onProgress: (p) =>
-              progress.update({
-                entries: p.entries,
-                bytes: p.bytesRead,
-                detail: `${formatBytes(p.bytesUploaded)} uploaded, ${formatBytes(p.bytesReused)} reused`,
-              }),
-            onSkip: (p, code, message) =>
-              out.warn(`skipped ${Buffer.from(p).toString()}: ${code} ${message}`),
-          })
+          const run = (): Promise<BackupResult> =>
+            runBackup(src, {
+              store,
+              backupId: opts.backupId ?? id,
+              backupType: opts.backupType,
+              ns: parseNs(opts.ns),
+              mode: opts.mode,
+              archiveName: opts.archiveName,
+              cryptMode,
+              ...(key ? { key } : {}),
+              exclude: opts.exclude ?? [],
+              pxarexclude: opts.pxarexclude,
+              oneFileSystem: opts.allFileSystems !== true,
+              onProgress: (p) =>
+                progress.update({
+                  entries: p.entries,
+                  bytes: p.bytesRead,
+                  detail: `${formatBytes(p.bytesUploaded)} uploaded, ${formatBytes(p.bytesReused)} reused`,
+                }),
+              onSkip: (p, code, message) =>
+                out.warn(`skipped ${Buffer.from(p).toString()}: ${code} ${message}`),
+            })
+          result = repo ? await withRemote(repo, run) : await run()
         } finally {
           progress.stop()
           await src.close()
         }
-        await out.result(backupJson(result), () => [
-          `snapshot ${result.snapshot} in ${path}`,
+        const uploadedChunks = repo ? sessions.reduce((a, s) => a + s.stats.chunkUploads, 0) : undefined
+        await out.result(backupJson(result, uploadedChunks), () => [
+          `snapshot ${result.snapshot} in ${where}`,
           `archives: ${result.archives.join(', ')}`,
           `${result.files} files, ${result.dirs} dirs, ${formatBytes(result.bytes)} (${formatBytes(result.bytesRead)} read, ${formatBytes(result.reusedBytes)} reused, ${formatBytes(result.uploadedBytes)} uploaded after dedup)${result.skipped ? `, ${result.skipped} skipped` : ''}`,
           `duration: ${formatDuration(result.durationMs)}`,
@@ -225,6 +316,7 @@ export function registerBackupCommands(program: Command, ctx: Context): void {
       .argument('<archive>', 'archive name as stored (root.pxar.didx, root.mpxar.didx) or without .didx')
       .argument('<target>', 'target directory (created if missing)')
       .addOption(storeOption())
+      .addOption(repositoryOption())
       .addOption(nsOption())
       .option('--keyfile <path>', 'key of an encrypted backup'),
   ).action(
@@ -234,12 +326,33 @@ export function registerBackupCommands(program: Command, ctx: Context): void {
         out,
         [s, a, t],
         opts: { store?: string; ns?: string; keyfile?: string } & Parameters<typeof restoreOptions>[0],
+        cmd,
       ) => {
-        const ds = await openStore(opts)
-        const dir = await resolveSnapshot(ds, parseSnapshot(s as string, parseNs(opts.ns), true))
+        const where = resolveTarget(cmd)
+        const spec = parseSnapshot(s as string, parseNs(opts.ns), true)
         let archive = a as string
         if (archive.endsWith('.ppxar') || archive.endsWith('.ppxar.didx'))
           archive = archive.replace(/\.ppxar(\.didx)?$/, '.mpxar')
+        const crypt = opts.keyfile ? (await loadKey(userPath(opts.keyfile))).cryptConfig : undefined
+        const target = userPath(t as string)
+        if (where.kind === 'remote') {
+          const repo = await openRepository(where.repository)
+          const r = await withRemote(repo, () =>
+            restoreRemote(repo, spec, archive, target, {
+              ...restoreOptions(opts, (p, m) => out.warn(`${p}: ${m}`)),
+              ...(crypt ? { crypt } : {}),
+              quiet: out.quiet || (out.json && !process.stderr.isTTY),
+            }),
+          )
+          await out.result(
+            { snapshot: snapshotName(r.dir), archive: r.archive, ...restoreJson(r.result, target) },
+            () =>
+              `restored ${snapshotName(r.dir)} ${r.archive} from ${repo.label} to ${target}: ${r.result.files} files, ${r.result.dirs} dirs, ${formatBytes(r.result.bytes)} in ${formatDuration(r.result.durationMs)}`,
+          )
+          return
+        }
+        const ds = await openStore(opts)
+        const dir = await resolveSnapshot(ds, spec)
         if (!/\.(pxar|mpxar)(\.didx)?$/.test(archive)) {
           const m = await ds.readManifest(dir)
           const hit = m.files.find(
@@ -252,8 +365,6 @@ export function registerBackupCommands(program: Command, ctx: Context): void {
             )
           archive = hit.filename
         }
-        const crypt = opts.keyfile ? (await loadKey(userPath(opts.keyfile))).cryptConfig : undefined
-        const target = userPath(t as string)
         const progress = new Progress({
           label: 'restore',
           enabled: !out.quiet && !(out.json && !process.stderr.isTTY),
