@@ -13,11 +13,26 @@ import {
   type VerifyResult,
   verifySnapshot,
 } from '@pxar/datastore'
+import { getVersion, listGroups, listNamespaces } from '@pxar/pbs-client'
 import { type Command, Option } from 'commander'
 import { action, type Context } from '../context.ts'
 import { EXIT_CODES, usageError } from '../errors.ts'
 import { formatBytes, formatDuration, table } from '../output.ts'
 import { Progress } from '../progress.ts'
+import {
+  forgetRemote,
+  pruneRemote,
+  remoteManifest,
+  remoteSnapshots,
+  resolveRemoteSnapshot,
+} from '../remote.ts'
+import {
+  openRepository,
+  type RemoteRepository,
+  repositoryOption,
+  resolveTarget,
+  withRemote,
+} from '../repository.ts'
 import {
   allNamespaces,
   nsOption,
@@ -37,7 +52,15 @@ interface StoreOpts {
   ns?: string
 }
 
-function snapshotJson(s: SnapshotInfo, size: number | undefined): Record<string, unknown> {
+/** The repository when the command targets one (`--repository` / `PBS_REPOSITORY`). */
+async function remoteTarget(cmd: Command): Promise<RemoteRepository | undefined> {
+  const t = resolveTarget(cmd)
+  return t.kind === 'remote' ? await openRepository(t.repository) : undefined
+}
+
+type SnapshotRow = Pick<SnapshotInfo, 'dir' | 'files' | 'protected' | 'finished'>
+
+function snapshotJson(s: SnapshotRow, size: number | undefined): Record<string, unknown> {
   return {
     snapshot: snapshotName(s.dir),
     ns: s.dir.ns.join('/'),
@@ -61,21 +84,65 @@ function count(text: string | undefined, name: string): number | undefined {
   return n
 }
 
+/** Version, disk usage and contents of a remote datastore. */
+async function remoteStatus(repo: RemoteRepository) {
+  const version = await getVersion(repo.client)
+  const usage = (await repo.client.get(`/admin/datastore/${encodeURIComponent(repo.store)}/status`)) as {
+    total: number
+    used: number
+    avail: number
+  }
+  const namespaces = await listNamespaces(repo.client, repo.store)
+  let groups = 0
+  let snapshots = 0
+  let last: { name: string; time: number } | undefined
+  for (const ns of namespaces) {
+    for (const g of await listGroups(repo.client, repo.store, { ns })) {
+      groups++
+      snapshots += g['backup-count']
+      if (!last || g['last-backup'] > last.time)
+        last = {
+          name: snapshotName({ ns, type: g['backup-type'], id: g['backup-id'], time: g['last-backup'] }),
+          time: g['last-backup'],
+        }
+    }
+  }
+  return {
+    repository: repo.label,
+    version: `${version.version}-${version.release}`,
+    total: usage.total,
+    used: usage.used,
+    avail: usage.avail,
+    namespaces: namespaces.length,
+    groups,
+    snapshots,
+    lastSnapshot: last?.name ?? null,
+  }
+}
+
 /** Registers the datastore commands. */
 export function registerStoreCommands(program: Command, ctx: Context): void {
   program
     .command('snapshots')
-    .description('list snapshots in the local datastore (all groups, or one group TYPE/ID)')
+    .description('list snapshots in the local datastore or a repository (all groups, or one group TYPE/ID)')
     .argument('[group]', 'backup group TYPE/ID')
     .addOption(storeOption())
+    .addOption(repositoryOption())
     .addOption(nsOption())
     .action(
-      action(ctx, async (out, [g], opts: StoreOpts) => {
-        const ds = await openStore(opts)
+      action(ctx, async (out, [g], opts: StoreOpts, cmd) => {
         const ns = parseNs(opts.ns)
-        const groups: BackupGroup[] = g ? [parseGroup(g as string, ns)] : await ds.listGroups(ns)
-        const rows: { info: SnapshotInfo; size: number | undefined }[] = []
+        const group = g ? parseGroup(g as string, ns) : undefined
+        const rows: { info: SnapshotRow; size: number | undefined }[] = []
+        const repo = await remoteTarget(cmd)
+        if (repo) {
+          const list = await withRemote(repo, () => remoteSnapshots(repo, ns, group))
+          for (const info of list) if (info.finished) rows.push({ info, size: info.size })
+        }
+        const ds = repo ? undefined : await openStore(opts)
+        const groups: BackupGroup[] = !ds ? [] : group ? [group] : await ds.listGroups(ns)
         for (const group of groups) {
+          if (!ds) break
           for (const info of await ds.listSnapshots(group)) {
             const size = await ds
               .readManifest(info.dir)
@@ -106,12 +173,22 @@ export function registerStoreCommands(program: Command, ctx: Context): void {
     .description('list the archives of a snapshot (TYPE/ID/TIME, or TYPE/ID for the latest)')
     .argument('<snapshot>', 'snapshot TYPE/ID/TIME')
     .addOption(storeOption())
+    .addOption(repositoryOption())
     .addOption(nsOption())
     .action(
-      action(ctx, async (out, [s], opts: StoreOpts) => {
-        const ds = await openStore(opts)
-        const dir = await resolveSnapshot(ds, parseSnapshot(s as string, parseNs(opts.ns), true))
-        const m = await ds.readManifest(dir)
+      action(ctx, async (out, [s], opts: StoreOpts, cmd) => {
+        const spec = parseSnapshot(s as string, parseNs(opts.ns), true)
+        const repo = await remoteTarget(cmd)
+        let dir: import('@pxar/datastore').BackupDir
+        let m: import('@pxar/datastore').BackupManifest
+        if (repo) {
+          dir = await withRemote(repo, () => resolveRemoteSnapshot(repo, spec))
+          m = await withRemote(repo, () => remoteManifest(repo, dir))
+        } else {
+          const ds = await openStore(opts)
+          dir = await resolveSnapshot(ds, spec)
+          m = await ds.readManifest(dir)
+        }
         const files = [
           ...m.files,
           { filename: 'index.json.blob', cryptMode: 'none', size: undefined, csum: undefined },
@@ -139,15 +216,23 @@ export function registerStoreCommands(program: Command, ctx: Context): void {
     .command('forget')
     .description('remove a snapshot from the local datastore')
     .argument('<snapshot>', 'snapshot TYPE/ID/TIME')
-    .option('--force', 'also remove a protected snapshot')
+    .option('--force', 'also remove a protected snapshot (local datastore only)')
     .addOption(storeOption())
+    .addOption(repositoryOption())
     .addOption(nsOption())
     .action(
-      action(ctx, async (out, [s], opts: StoreOpts & { force?: boolean }) => {
-        const ds = await openStore(opts)
+      action(ctx, async (out, [s], opts: StoreOpts & { force?: boolean }, cmd) => {
         const spec = parseSnapshot(s as string, parseNs(opts.ns))
-        const dir = await resolveSnapshot(ds, spec)
-        await ds.removeSnapshot(dir, { force: opts.force === true })
+        const repo = await remoteTarget(cmd)
+        let dir: import('@pxar/datastore').BackupDir
+        if (repo) {
+          dir = await withRemote(repo, () => resolveRemoteSnapshot(repo, spec))
+          await withRemote(repo, () => forgetRemote(repo, dir))
+        } else {
+          const ds = await openStore(opts)
+          dir = await resolveSnapshot(ds, spec)
+          await ds.removeSnapshot(dir, { force: opts.force === true })
+        }
         await out.result({ snapshot: snapshotName(dir), removed: true }, () => `removed ${snapshotName(dir)}`)
       }),
     )
@@ -158,6 +243,7 @@ export function registerStoreCommands(program: Command, ctx: Context): void {
     .argument('<group>', 'backup group TYPE/ID')
     .option('--dry-run', 'only show what would be removed')
     .addOption(storeOption())
+    .addOption(repositoryOption())
     .addOption(nsOption())
   for (const k of KEEPS)
     prune.addOption(
@@ -172,6 +258,7 @@ export function registerStoreCommands(program: Command, ctx: Context): void {
         opts: StoreOpts & { dryRun?: boolean } & Partial<
             Record<`keep${Capitalize<(typeof KEEPS)[number]>}`, string>
           >,
+        cmd: Command,
       ) => {
         const keep: { -readonly [K in keyof KeepOptions]: KeepOptions[K] } = {}
         const setKeep = (key: keyof KeepOptions, text: string | undefined, name: string): void => {
@@ -190,9 +277,11 @@ export function registerStoreCommands(program: Command, ctx: Context): void {
             'e.g. --keep-last 3 (without any, nothing would be removed)',
           )
         }
-        const ds = await openStore(opts)
         const group = parseGroup(g as string, parseNs(opts.ns))
-        const result = await ds.prune(group, keep, { dryRun: opts.dryRun === true })
+        const repo = await remoteTarget(cmd)
+        const result: { snapshot: { dir: import('@pxar/datastore').BackupDir }; mark: string }[] = repo
+          ? await withRemote(repo, () => pruneRemote(repo, group, keep, { dryRun: opts.dryRun === true }))
+          : await (await openStore(opts)).prune(group, keep, { dryRun: opts.dryRun === true })
         const removed = result.filter((r) => r.mark === 'remove').length
         await out.result(
           {
@@ -318,10 +407,25 @@ export function registerStoreCommands(program: Command, ctx: Context): void {
 
   program
     .command('status')
-    .description('show the local datastore: location, disk usage, groups, snapshots, last GC')
+    .description(
+      'show the local datastore or a repository: location, disk usage, groups, snapshots (last GC: local only)',
+    )
     .addOption(storeOption())
+    .addOption(repositoryOption())
     .action(
-      action(ctx, async (out, _args, opts: StoreOpts) => {
+      action(ctx, async (out, _args, opts: StoreOpts, cmd) => {
+        const repo = await remoteTarget(cmd)
+        if (repo) {
+          const st = await withRemote(repo, () => remoteStatus(repo))
+          await out.result(st, () => [
+            `repository: ${repo.label}`,
+            `server:     version ${st.version}`,
+            `disk:       ${formatBytes(st.used)} used of ${formatBytes(st.total)} (${st.total ? ((100 * st.used) / st.total).toFixed(1) : '0'}%), ${formatBytes(st.avail)} available`,
+            `contents:   ${st.groups} groups, ${st.snapshots} snapshots${st.namespaces > 1 ? `, ${st.namespaces - 1} namespaces` : ''}`,
+            `latest:     ${st.lastSnapshot ?? '-'}`,
+          ])
+          return
+        }
         const path = storePath(opts)
         const ds = await openStore(opts)
         const fs = await statfs(path)
