@@ -156,10 +156,11 @@ function parseKdf(value: unknown): KeyDerivation | null {
  * ```
  */
 export function parseKeyConfig(text: string | Uint8Array): KeyConfig {
-  const str = typeof text === 'string' ? text : new TextDecoder('utf-8', { fatal: true }).decode(text)
   let json: unknown
   try {
-    json = JSON.parse(str)
+    json = JSON.parse(
+      typeof text === 'string' ? text : new TextDecoder('utf-8', { fatal: true }).decode(text),
+    )
   } catch (cause) {
     throw new PxarError('ERR_KEY_FORMAT', 'invalid key file: not JSON', { cause })
   }
