@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process'
 import { constants as fsConstants } from 'node:fs'
 import { access, readFile, stat } from 'node:fs/promises'
 import { createRequire } from 'node:module'
-import { resolve } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import { PxarError } from '@pxar/format'
 import { ERRNO } from './errno.ts'
 import { type FsStat, PxarFilesystem, type PxarFilesystemOptions } from './filesystem.ts'
@@ -67,8 +67,13 @@ let fuseClass: FuseClass | undefined
 function loadFuse(): FuseClass {
   if (fuseClass !== undefined) return fuseClass
   let Base: FuseClass
+  let binding: { fuse_native_unmount(mnt: string, thread: Buffer): void }
   try {
-    Base = createRequire(import.meta.url)('fuse-native') as FuseClass
+    const req = createRequire(import.meta.url)
+    Base = req('fuse-native') as FuseClass
+    // the binding's own native module (cached: the same instance fuse-native uses)
+    const main = req.resolve('fuse-native')
+    binding = (createRequire(main)('node-gyp-build') as (dir: string) => typeof binding)(dirname(main))
   } catch (err) {
     throw new PxarError(
       'ERR_FUSE_UNAVAILABLE',
@@ -83,6 +88,25 @@ function loadFuse(): FuseClass {
   // ERANGE for short buffers, and add mount options it has no switch for.
   const base = Base as unknown as new (...a: unknown[]) => Record<string, unknown>
   class PxarFuse extends base {
+    // fuse-native releases its native side (the libuv handle that keeps the process alive) only
+    // when its own `fusermount -uz` succeeds, which it does not after an unmount from outside
+    _close(cb: (err: Error | null) => void): void {
+      const self = this as unknown as { mnt: string; _thread: Buffer }
+      execFile('fusermount', ['-u', '-z', self.mnt], (err) => {
+        isMounted(self.mnt).then(
+          (still) => {
+            if (err && still) return cb(err)
+            try {
+              binding.fuse_native_unmount(self.mnt, self._thread)
+            } catch (e) {
+              return cb(e as Error)
+            }
+            return cb(null)
+          },
+          (e: Error) => cb(e),
+        )
+      })
+    }
     _fuseOptions(): string {
       const own = (this as unknown as { extraOptions: string }).extraOptions
       const o = (Base.prototype as unknown as { _fuseOptions(this: unknown): string })._fuseOptions.call(this)
