@@ -328,6 +328,8 @@ export async function runBackup(source: FileSystemSource, config: BackupConfig):
     const metaName = split ? `${name}.mpxar.didx` : `${name}.pxar.didx`
     const payloadName = `${name}.ppxar.didx`
     await registerPrevious(metaName)
+    // the catalog's chunks too (the official client downloads every previous index it uploads anew)
+    if (!split) await registerPrevious(CATALOG_NAME)
     const prevPayloadBytes = split ? await registerPrevious(payloadName) : undefined
     let previous: Previous | undefined
     if (mode === 'metadata' && prevPayloadBytes) {
