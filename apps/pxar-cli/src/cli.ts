@@ -6,6 +6,7 @@ import { registerArchiveCommands } from './commands/archive.ts'
 import { registerBackupCommands } from './commands/backup.ts'
 import { registerCatalogCommands } from './commands/catalog.ts'
 import { registerKeyCommands } from './commands/key.ts'
+import { registerMountCommands } from './commands/mount.ts'
 import { registerServeCommands } from './commands/serve.ts'
 import { registerStoreCommands } from './commands/store.ts'
 import { Context } from './context.ts'
@@ -35,6 +36,7 @@ export function createProgram(ctx: Context = new Context()): Command {
   registerArchiveCommands(program, ctx)
   registerKeyCommands(program, ctx)
   registerStoreCommands(program, ctx)
+  registerMountCommands(program, ctx)
   registerCatalogCommands(program, ctx)
   registerServeCommands(program, ctx)
   return program
