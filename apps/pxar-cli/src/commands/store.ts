@@ -10,6 +10,7 @@ import {
   garbageCollect,
   type KeepOptions,
   type SnapshotInfo,
+  snapshotPath,
   type VerifyResult,
   verifySnapshot,
 } from '@pxar/datastore'
@@ -342,12 +343,27 @@ export function registerStoreCommands(program: Command, ctx: Context): void {
         try {
           for (const t of targets) {
             progress.update({ detail: snapshotName(t.dir) })
+            // an unreadable manifest fails this snapshot (named in the report), not the whole run
             const r = await verifySnapshot(ds, t.dir, {
               verified,
               corrupt,
               ...(key ? { key } : {}),
               ...(opts.quarantine ? { quarantine: true } : {}),
-            })
+            }).catch(
+              (err: unknown): VerifyResult => ({
+                snapshot: snapshotPath(t.dir),
+                ok: false,
+                errors: [
+                  {
+                    file: 'index.json.blob',
+                    code: (err as { code?: string }).code ?? 'ERR_VERIFY_FAILED',
+                    message: err instanceof Error ? err.message : String(err),
+                  },
+                ],
+                damagedChunks: [],
+                chunksChecked: 0,
+              }),
+            )
             results.push(r)
             progress.update({ entries: results.length, detail: `${verified.size} chunks ok` })
           }
