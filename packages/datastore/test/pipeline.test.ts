@@ -378,4 +378,22 @@ describe('EncodePool', () => {
     await expect(pool.encode(new Uint8Array(1))).rejects.toThrow('closed')
     expect(() => new EncodePool({ workers: 0 })).toThrow(RangeError)
   })
+
+  it('starts workers on demand, one more only while all running ones are busy', async () => {
+    const pool = new EncodePool({ workers: 2 })
+    try {
+      expect(pool.size).toBe(2)
+      expect(pool.started).toBe(0)
+      const data = generateAll('text:5:30000')
+      for (let i = 0; i < 3; i++) {
+        expect(decodeBlob(await pool.encode(new Uint8Array(data)))).toEqual(data)
+        expect(pool.started).toBe(1)
+      }
+      const blobs = await Promise.all(Array.from({ length: 6 }, () => pool.encode(new Uint8Array(data))))
+      expect(pool.started).toBe(2)
+      for (const b of blobs) expect(decodeBlob(b)).toEqual(data)
+    } finally {
+      await pool.close()
+    }
+  })
 })

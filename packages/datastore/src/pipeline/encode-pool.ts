@@ -143,35 +143,50 @@ function resolveTsxApi(from: string): string {
 export class EncodePool implements BlobEncoder {
   readonly #slots: WorkerSlot[] = []
   readonly #pending = new Map<number, Pending>()
+  readonly #count: number
+  readonly #data: EncodeWorkerData
   #nextId = 0
   #closed = false
 
-  /** @throws RangeError for a worker count below 1 or above 64. */
+  /**
+   * Workers start on demand: the first job starts one, and another starts only when every
+   * running worker is busy (so short runs that encode little do not pay for idle threads).
+   *
+   * @throws RangeError for a worker count below 1 or above 64.
+   */
   constructor(options: BlobEncoderOptions = {}) {
     const count = options.workers ?? defaultEncodeWorkers()
     if (!Number.isInteger(count) || count < 1 || count > 64) {
       throw new RangeError(`encode worker count must be in 1..64, got ${count}`)
     }
-    const data: EncodeWorkerData = {
+    this.#count = count
+    this.#data = {
       compress: options.compress ?? true,
       ...(options.crypt ? { key: options.crypt.encKey } : {}),
       ...(options.zstdBackend ? { zstdBackend: options.zstdBackend } : {}),
     }
-    for (let i = 0; i < count; i++) {
-      const slot: WorkerSlot = { worker: spawnWorker(data), busy: 0, dead: false }
-      slot.worker.on('message', (reply: EncodeReply) => this.#onReply(reply))
-      slot.worker.on('error', (err) => this.#onDeath(slot, err))
-      slot.worker.on('exit', (code) => {
-        if (!this.#closed) this.#onDeath(slot, new Error(`encode worker exited with code ${code}`))
-      })
-      // Idle workers must not keep the process alive; busy ones are awaited by their callers.
-      slot.worker.unref()
-      this.#slots.push(slot)
-    }
   }
 
-  /** Number of worker threads. */
+  #spawn(): WorkerSlot {
+    const slot: WorkerSlot = { worker: spawnWorker(this.#data), busy: 0, dead: false }
+    slot.worker.on('message', (reply: EncodeReply) => this.#onReply(reply))
+    slot.worker.on('error', (err) => this.#onDeath(slot, err))
+    slot.worker.on('exit', (code) => {
+      if (!this.#closed) this.#onDeath(slot, new Error(`encode worker exited with code ${code}`))
+    })
+    // Idle workers must not keep the process alive; busy ones are awaited by their callers.
+    slot.worker.unref()
+    this.#slots.push(slot)
+    return slot
+  }
+
+  /** Number of worker threads at most (they start on demand). */
   get size(): number {
+    return this.#count
+  }
+
+  /** Number of worker threads started so far. */
+  get started(): number {
     return this.#slots.length
   }
 
@@ -179,6 +194,7 @@ export class EncodePool implements BlobEncoder {
     if (this.#closed) return Promise.reject(new Error('encode pool is closed'))
     let slot: WorkerSlot | undefined
     for (const s of this.#slots) if (!s.dead && (!slot || s.busy < slot.busy)) slot = s
+    if ((!slot || slot.busy > 0) && this.#slots.length < this.#count) slot = this.#spawn()
     if (!slot) return Promise.reject(new Error('all encode workers have died'))
     const id = this.#nextId++
     const chosen = slot
