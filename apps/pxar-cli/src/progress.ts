@@ -3,7 +3,7 @@
  * otherwise (`PXAR_PROGRESS_INTERVAL` seconds, default 10), nothing with --quiet or JSON
  * output to a non-terminal.
  */
-import { formatBytes, formatDuration } from './output.ts'
+import { formatBytes, formatDuration, type Output } from './output.ts'
 
 /** Counters a long-running command reports. */
 export interface ProgressState {
@@ -22,6 +22,8 @@ export interface ProgressOptions {
   readonly enabled?: boolean
   /** Seconds between plain lines when not on a terminal. */
   readonly intervalSeconds?: number
+  /** Show the entry counter (default true; off for work counted in bytes only). */
+  readonly entries?: boolean
 }
 
 /** A progress reporter; call {@link Progress.update} as work proceeds and {@link Progress.stop} at the end. */
@@ -31,6 +33,7 @@ export class Progress {
   readonly #stream: { write(s: string): unknown; isTTY?: boolean }
   readonly #tty: boolean
   readonly #enabled: boolean
+  readonly #entries: boolean
   readonly #start = performance.now()
   #timer: NodeJS.Timeout | undefined
   #drawn = false
@@ -40,6 +43,7 @@ export class Progress {
     this.#stream = options.stream ?? process.stderr
     this.#tty = this.#stream.isTTY === true
     this.#enabled = options.enabled ?? true
+    this.#entries = options.entries ?? true
     if (!this.#enabled) return
     const envInterval = Number(process.env.PXAR_PROGRESS_INTERVAL)
     const seconds = options.intervalSeconds ?? (envInterval > 0 ? envInterval : 10)
@@ -62,7 +66,7 @@ export class Progress {
     const s = this.state
     const secs = this.elapsedMs / 1000
     const rate = secs > 0 ? s.bytes / secs : 0
-    let t = `${s.entries} entries, ${formatBytes(s.bytes)}`
+    let t = this.#entries ? `${s.entries} entries, ${formatBytes(s.bytes)}` : formatBytes(s.bytes)
     if (s.totalBytes !== undefined && s.totalBytes > 0) {
       t += ` of ${formatBytes(s.totalBytes)} (${Math.min(100, (100 * s.bytes) / s.totalBytes).toFixed(0)}%)`
     }
@@ -92,4 +96,17 @@ export class Progress {
     if (this.#drawn) this.#stream.write('\r\x1b[K')
     this.#drawn = false
   }
+}
+
+/**
+ * The progress display of a command: on stderr, off with `--quiet`, and off for JSON output
+ * unless stderr is a terminal (scripts reading JSON get no chatter).
+ */
+export function progressFor(out: Output, label: string, options: { entries?: boolean } = {}): Progress {
+  return new Progress({
+    label,
+    stream: out.stderr,
+    enabled: !out.quiet && !(out.json && out.stderr.isTTY !== true),
+    ...options,
+  })
 }
