@@ -44,6 +44,8 @@ export interface CellResult {
   readonly medianMs: number
   /** Dataset bytes per second at the median wall time, in MB/s (10^6 bytes). */
   readonly mbPerSec: number
+  /** Median user + system CPU time, ms (`null` without GNU time): robust against a busy machine. */
+  readonly cpuMs: number | null
   /** Highest peak RSS over the repeats, bytes (`null` without GNU time). */
   readonly peakRssBytes: number | null
   /** Repository size after this phase (median over the repeats), bytes. */
@@ -76,6 +78,8 @@ export interface Ratio {
   readonly versus: 'borg' | 'restic'
   /** pxar-cli wall time / other tool's wall time (below 1: pxar-cli is faster). */
   readonly ratio: number
+  /** The same for user + system CPU time (`null` without GNU time). */
+  readonly cpuRatio: number | null
 }
 
 /** A target of issue 8 and whether this run meets it. */
@@ -159,7 +163,7 @@ export async function runCompare(options: CompareOptions): Promise<CompareReport
   if (tools.length === 0) throw new Error('none of the requested tools is installed')
   const toolInfo: ToolInfo[] = tools.map((t) => ({ id: t.id, version: t.version(), settings: t.settings }))
 
-  type Samples = { wall: number[]; rss: number[]; repo: number[] }
+  type Samples = { wall: number[]; cpu: number[]; rss: number[]; repo: number[] }
   const samples = new Map<string, Samples>()
   const key = (d: DatasetName, t: ToolId, p: Phase): string => `${d}/${t}/${p}`
   const datasets: DatasetInfo[] = []
@@ -198,13 +202,14 @@ export async function runCompare(options: CompareOptions): Promise<CompareReport
             if (!tool.ok(m.exitCode)) throw new BenchCommandError(tool.id, phase, m)
             const repoBytes = treeBytes(repoOf(tool))
             const k = key(name, tool.id, phase)
-            const s = samples.get(k) ?? { wall: [], rss: [], repo: [] }
+            const s = samples.get(k) ?? { wall: [], cpu: [], rss: [], repo: [] }
             s.wall.push(m.wallMs)
             if (m.peakRssBytes !== undefined) s.rss.push(m.peakRssBytes)
+            if (m.cpuMs !== undefined) s.cpu.push(m.cpuMs)
             s.repo.push(repoBytes)
             samples.set(k, s)
             log(
-              `  ${name} run ${rep + 1}/${options.runs} ${phase.padEnd(9)} ${tool.id.padEnd(17)} ${(m.wallMs / 1000).toFixed(2).padStart(8)} s  RSS ${m.peakRssBytes === undefined ? '?' : (m.peakRssBytes / 1e6).toFixed(0)} MB  repo ${(repoBytes / 1e6).toFixed(1)} MB`,
+              `  ${name} run ${rep + 1}/${options.runs} ${phase.padEnd(9)} ${tool.id.padEnd(17)} ${(m.wallMs / 1000).toFixed(2).padStart(8)} s  CPU ${m.cpuMs === undefined ? '?' : (m.cpuMs / 1000).toFixed(2)} s  RSS ${m.peakRssBytes === undefined ? '?' : (m.peakRssBytes / 1e6).toFixed(0)} MB  repo ${(repoBytes / 1e6).toFixed(1)} MB`,
             )
           }
         } finally {
@@ -237,6 +242,7 @@ export async function runCompare(options: CompareOptions): Promise<CompareReport
           wallMs: s.wall.map((w) => Math.round(w * 10) / 10),
           medianMs: Math.round(medianMs * 10) / 10,
           mbPerSec: Math.round((d.bytes / 1e6 / (medianMs / 1000)) * 10) / 10,
+          cpuMs: s.cpu.length === 0 ? null : Math.round(median(s.cpu)),
           peakRssBytes: s.rss.length === 0 ? null : Math.max(...s.rss),
           repoBytes: Math.round(median(s.repo)),
         })
@@ -290,6 +296,10 @@ export function computeRatios(results: readonly CellResult[]): Ratio[] {
         tool: r.tool,
         versus,
         ratio: Math.round((r.medianMs / other.medianMs) * 1000) / 1000,
+        cpuRatio:
+          r.cpuMs === null || other.cpuMs === null || other.cpuMs <= 0
+            ? null
+            : Math.round((r.cpuMs / other.cpuMs) * 1000) / 1000,
       })
     }
   }

@@ -16,16 +16,21 @@ export interface Measurement {
   readonly wallMs: number
   /** Peak resident set size in bytes (`undefined` without GNU time). */
   readonly peakRssBytes: number | undefined
+  /** User + system CPU time in milliseconds (`undefined` without GNU time). */
+  readonly cpuMs: number | undefined
   readonly exitCode: number
   readonly stdout: string
   readonly stderr: string
 }
 
-/** Extracts `Maximum resident set size (kbytes)` and `Exit status` from `time -v` output. */
-export function parseTimeVerbose(text: string): { peakRssBytes?: number; exitCode?: number } {
-  const out: { peakRssBytes?: number; exitCode?: number } = {}
+/** Extracts peak RSS, user + system CPU time and exit status from `time -v` output. */
+export function parseTimeVerbose(text: string): { peakRssBytes?: number; cpuMs?: number; exitCode?: number } {
+  const out: { peakRssBytes?: number; cpuMs?: number; exitCode?: number } = {}
   const rss = /Maximum resident set size \(kbytes\):\s*(\d+)/.exec(text)
   if (rss) out.peakRssBytes = Number(rss[1]) * 1024
+  const user = /User time \(seconds\):\s*([\d.]+)/.exec(text)
+  const sys = /System time \(seconds\):\s*([\d.]+)/.exec(text)
+  if (user && sys) out.cpuMs = Math.round((Number(user[1]) + Number(sys[1])) * 1000)
   const status = /Exit status:\s*(\d+)/.exec(text)
   if (status) out.exitCode = Number(status[1])
   return out
@@ -67,6 +72,7 @@ export async function measure(cmd: Command): Promise<Measurement> {
     return {
       wallMs,
       peakRssBytes: parsed.peakRssBytes,
+      cpuMs: parsed.cpuMs,
       exitCode: parsed.exitCode ?? code,
       stdout,
       stderr,

@@ -7,16 +7,22 @@ import type { ToolId } from './tools.ts'
 
 const mb = (bytes: number): string => (bytes / 1e6).toFixed(1)
 
+/** Bytes in MB, or kB below 1 MB. */
+const size = (bytes: number): string => (bytes < 1e6 ? `${(bytes / 1e3).toFixed(1)} kB` : `${mb(bytes)} MB`)
+
 /** The columns of every results table. */
 export const TABLE_HEADER: readonly string[] = [
   'phase',
   'tool',
   'median s',
   'MB/s',
+  'CPU s',
   'peak RSS MB',
   'repo MB',
   '÷ borg',
   '÷ restic',
+  'CPU ÷ borg',
+  'CPU ÷ restic',
 ]
 
 /** The results as Markdown: one table per dataset, then the targets and the tool settings. */
@@ -36,18 +42,19 @@ export function renderMarkdown(report: CompareReport): string {
       '',
       `### ${d.name}: ${d.description}`,
       '',
-      `${d.files} files, ${mb(d.bytes)} MB; the \`changed\` phase rewrites ${d.changedFiles} file${d.changedFiles === 1 ? '' : 's'} (${mb(d.changedBytes)} MB overwritten).`,
+      `${d.files} files, ${mb(d.bytes)} MB; the \`changed\` phase rewrites ${d.changedFiles} file${d.changedFiles === 1 ? '' : 's'} (${size(d.changedBytes)} overwritten).`,
       '',
       `| ${TABLE_HEADER.join(' | ')} |`,
       `|${TABLE_HEADER.map((h, i) => (i < 2 ? ' --- ' : ` ${'-'.repeat(Math.max(3, h.length - 1))}: `)).join('|')}|`,
     )
     for (const phase of PHASES) {
       for (const r of report.results.filter((x) => x.dataset === d.name && x.phase === phase)) {
-        const ratio = (versus: 'borg' | 'restic'): string => {
+        const ratio = (versus: 'borg' | 'restic', cpu = false): string => {
           const x = report.ratios.find(
             (q) => q.dataset === d.name && q.phase === phase && q.tool === r.tool && q.versus === versus,
           )
-          return x === undefined ? '' : x.ratio.toFixed(2)
+          const v = x === undefined ? null : cpu ? x.cpuRatio : x.ratio
+          return v === null ? '' : v.toFixed(2)
         }
         out.push(
           `| ${[
@@ -55,10 +62,13 @@ export function renderMarkdown(report: CompareReport): string {
             r.tool,
             (r.medianMs / 1000).toFixed(2),
             r.mbPerSec.toFixed(1),
+            r.cpuMs === null ? '' : (r.cpuMs / 1000).toFixed(2),
             r.peakRssBytes === null ? '' : mb(r.peakRssBytes),
             mb(r.repoBytes),
             ratio('borg'),
             ratio('restic'),
+            ratio('borg', true),
+            ratio('restic', true),
           ].join(' | ')} |`,
         )
       }
