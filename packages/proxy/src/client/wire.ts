@@ -9,6 +9,7 @@ import {
   type AclUser,
   createMetadata,
   type Metadata,
+  PxarError,
   type U64Value,
 } from '@pxar/format'
 import type { DirListing, SourceEntry, SourceKind, SourceSkip } from '../source.ts'
@@ -27,9 +28,12 @@ const KINDS: readonly SourceKind[] = [
 const b64 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64')
 const u64 = (v: U64Value): WireU64 => (typeof v === 'bigint' ? v.toString() : v)
 
-/** Thrown by the decoders for a malformed message. */
-export class WireError extends Error {
+/** Thrown by the decoders for a malformed message: a `PxarError` with code `ERR_PBS_PROTOCOL`. */
+export class WireError extends PxarError {
   override name = 'WireError'
+  constructor(message: string) {
+    super('ERR_PBS_PROTOCOL', message)
+  }
 }
 
 function fromB64(v: unknown, what: string): Uint8Array {
@@ -97,7 +101,10 @@ const pairs = (v: unknown, what: string): [U64Value, U64Value][] =>
     return [fromU64(x, what), fromU64(y, what)]
   })
 
-/** Parses {@link metadataToWire} output (validated by `createMetadata`). */
+/**
+ * Parses {@link metadataToWire} output (validated by `createMetadata`).
+ * @throws WireError (a PxarError, `ERR_PBS_PROTOCOL`) for a malformed message.
+ */
 export function metadataFromWire(v: unknown): Metadata {
   const o = obj(v, 'metadata')
   const acl = obj(o.acl, 'acl')
@@ -162,7 +169,10 @@ export function entryToWire(e: SourceEntry): unknown {
   return w
 }
 
-/** Parses {@link entryToWire} output. */
+/**
+ * Parses {@link entryToWire} output.
+ * @throws WireError (a PxarError, `ERR_PBS_PROTOCOL`) for a malformed message.
+ */
 export function entryFromWire(v: unknown): SourceEntry {
   const o = obj(v, 'entry')
   const kind = o.kind as SourceKind
@@ -194,7 +204,10 @@ export function listingToWire(l: DirListing): unknown {
   }
 }
 
-/** Parses {@link listingToWire} output. */
+/**
+ * Parses {@link listingToWire} output.
+ * @throws WireError (a PxarError, `ERR_PBS_PROTOCOL`) for a malformed message.
+ */
 export function listingFromWire(v: unknown): DirListing {
   const o = obj(v, 'listing')
   return {
