@@ -8,8 +8,9 @@
  * writer that dies leaves nothing visible (index files are `*.tmp_didx`/`*.tmp_fidx` until closed).
  */
 import { createHash } from 'node:crypto'
+import { unlinkSync } from 'node:fs'
 import { mkdir, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { PxarError, PxarFormatError } from '@pxar/format'
 import { ioError, writeFileAtomic } from './atomic-file.ts'
 import {
@@ -27,7 +28,12 @@ import {
 } from './backup-dir.ts'
 import { blobCrcOk, decodeBlob, encodeBlob } from './blob.ts'
 import type { JsonObject } from './canonical-json.ts'
-import { ChunkStore, type ChunkStoreOptions, type CreateChunkStoreOptions } from './chunk-store.ts'
+import {
+  ChunkStore,
+  type ChunkStoreOptions,
+  type CreateChunkStoreOptions,
+  processAlive,
+} from './chunk-store.ts'
 import {
   BACKUP_TYPES,
   type BackupManifest,
@@ -48,6 +54,23 @@ import {
 } from './prune.ts'
 
 const PROTECTED_NAME = '.protected'
+
+/**
+ * Directory (in the datastore root; GC skips names starting with `.`) of the cross-process
+ * group locks: `.locks/<ns path>/<type>/<id>.lck`, created exclusively while a backup of the
+ * group runs. PBS `flock`s the group directory instead, which Node cannot do.
+ */
+export const GROUP_LOCKS_DIR = '.locks'
+
+/** What a group lock file records (JSON). */
+export interface GroupLockInfo {
+  /** Process holding the lock. */
+  readonly pid: number
+  /** Backup time of the snapshot being written. */
+  readonly snapshot: number
+  /** Backup time of the base ("previous") snapshot the running backup reads from, if any. */
+  readonly base?: number
+}
 const SNAPSHOT_FILE = /^.*\.([fd]idx|blob)$/
 
 /** A snapshot as listed by {@link Datastore.listSnapshots}. */
@@ -279,6 +302,89 @@ export class Datastore {
   }
 
   /**
+   * The base ("previous") snapshot a new backup of the group may reuse, as PBS picks it: the
+   * newest finished snapshot, unless its manifest records `verify_state.state == "failed"` (or
+   * cannot be read), in which case there is none (no fallback to older snapshots).
+   */
+  async previousSnapshot(g: BackupGroup): Promise<SnapshotInfo | undefined> {
+    const last = await this.lastSnapshot(g)
+    if (!last) return undefined
+    const m = await this.readManifest(last.dir).catch(() => undefined)
+    if (!m) return undefined
+    const v = m.unprotected.verify_state
+    if (v && typeof v === 'object' && !Array.isArray(v) && (v as { state?: unknown }).state === 'failed')
+      return undefined
+    return last
+  }
+
+  /** Path of a group's cross-process lock file (see {@link GROUP_LOCKS_DIR}). */
+  groupLockPath(g: BackupGroup): string {
+    return join(this.base, GROUP_LOCKS_DIR, `${groupPath(g)}.lck`)
+  }
+
+  /**
+   * The running backup of a group, as recorded by its lock file, if a live process holds it
+   * (this process included).
+   */
+  async groupLockHolder(g: BackupGroup): Promise<GroupLockInfo | undefined> {
+    let text: string
+    try {
+      text = await readFile(this.groupLockPath(g), 'utf8')
+    } catch (err) {
+      if (isNotFound(err)) return undefined
+      throw ioError('unable to read group lock', err)
+    }
+    const info = parseLockInfo(text)
+    if (!info || !processAlive(info.pid)) return undefined
+    if (info.pid === process.pid && !this.#locked.has(this.groupDir(g))) return undefined
+    return info
+  }
+
+  /**
+   * Takes the cross-process group lock: the lock file is created exclusively; one left by a dead
+   * process (or by an earlier datastore object of this process that no longer holds it) is
+   * taken over.
+   */
+  async #lockGroup(g: BackupGroup, info: GroupLockInfo): Promise<() => void> {
+    const path = this.groupLockPath(g)
+    try {
+      await mkdir(dirname(path), { recursive: true })
+    } catch (err) {
+      throw ioError('unable to create the lock directory', err)
+    }
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        // temp file + link(): the lock appears with its content, or not at all
+        await writeFileAtomic(path, JSON.stringify(info), { noReplace: true })
+        return () => {
+          try {
+            unlinkSync(path)
+          } catch {
+            // already gone
+          }
+        }
+      } catch (err) {
+        if ((err as { cause?: { code?: string } }).cause?.code !== 'EEXIST') throw err
+        const holder = await this.groupLockHolder(g)
+        if (holder && holder.pid !== process.pid)
+          throw new PxarError(
+            'ERR_SNAPSHOT_LOCKED',
+            `another backup is already running (pid ${holder.pid}, ${formatBackupTime(holder.snapshot)})`,
+          )
+        await unlink(path).catch(() => {})
+      }
+    }
+    throw new PxarError('ERR_SNAPSHOT_LOCKED', 'unable to take the group lock')
+  }
+
+  /** True while a backup (this or another process) writes the snapshot or reads it as its base. */
+  async snapshotInUse(s: BackupDir): Promise<boolean> {
+    if (this.#locked.has(this.snapshotDir(s))) return true
+    const holder = await this.groupLockHolder(s)
+    return holder !== undefined && (holder.snapshot === s.time || holder.base === s.time)
+  }
+
+  /**
    * Reads and parses a snapshot's manifest; with a key its signature is verified.
    * @throws PxarError `ERR_SNAPSHOT_NOT_FOUND`, blob errors, `ERR_MANIFEST_*`.
    */
@@ -329,7 +435,7 @@ export class Datastore {
     if (info.protected && !options.force) {
       throw new PxarError('ERR_SNAPSHOT_PROTECTED', `snapshot ${snapshotPath(s)} is protected`)
     }
-    if (this.#locked.has(info.path))
+    if (await this.snapshotInUse(s))
       throw new PxarError('ERR_SNAPSHOT_LOCKED', `snapshot ${snapshotPath(s)} is in use`)
     await rm(info.path, { recursive: true, force: true })
   }
@@ -353,7 +459,7 @@ export class Datastore {
     )
     if (!options.dryRun) {
       for (const r of marks) {
-        if (r.mark === 'remove' && !this.#locked.has(r.snapshot.path))
+        if (r.mark === 'remove' && !(await this.snapshotInUse(r.snapshot.dir)))
           await this.removeSnapshot(r.snapshot.dir)
       }
     }
@@ -379,7 +485,20 @@ export class Datastore {
       throw new PxarError('ERR_SNAPSHOT_LOCKED', 'another backup is already running')
     this.#locked.add(gdir)
     let release: (() => void) | undefined
+    let unlockGroup: (() => void) | undefined
+    let basePath: string | undefined
     try {
+      // Validate before the group lock file exists: a bad type or id never creates anything.
+      const last = await this.lastSnapshot(s)
+      if (last && s.time <= last.dir.time) {
+        throw new PxarError('ERR_SNAPSHOT_INVALID', 'backup timestamp is older than last backup')
+      }
+      const previous = await this.previousSnapshot(s)
+      unlockGroup = await this.#lockGroup(s, {
+        pid: process.pid,
+        snapshot: s.time,
+        ...(previous ? { base: previous.time } : {}),
+      })
       await mkdir(gdir, { recursive: true })
       const owner = options.owner ?? 'root@pam'
       try {
@@ -391,10 +510,12 @@ export class Datastore {
           throw new PxarError('ERR_SNAPSHOT_INVALID', `backup owner check failed (${owner} != ${current})`)
         }
       }
-      const last = await this.lastSnapshot(s)
-      if (last && s.time <= last.dir.time) {
+      // Another process may have finished a backup between the first check and the lock.
+      const newest = await this.lastSnapshot(s)
+      if (newest && s.time <= newest.dir.time) {
         throw new PxarError('ERR_SNAPSHOT_INVALID', 'backup timestamp is older than last backup')
       }
+      const base = newest?.time === previous?.time ? previous : await this.previousSnapshot(s)
       const path = this.snapshotDir(s)
       try {
         await mkdir(path)
@@ -405,14 +526,23 @@ export class Datastore {
         throw ioError('unable to create snapshot directory', err)
       }
       this.#locked.add(path)
+      if (base) {
+        basePath = base.path
+        this.#locked.add(basePath)
+      }
       release = this.chunkStore.registerWriter()
-      return new SnapshotWriter(this, s, path, () => {
+      const unlock = unlockGroup
+      return new SnapshotWriter(this, s, path, base, () => {
         release?.()
         this.#locked.delete(path)
+        if (basePath) this.#locked.delete(basePath)
         this.#locked.delete(gdir)
+        unlock()
       })
     } catch (err) {
       release?.()
+      if (basePath) this.#locked.delete(basePath)
+      unlockGroup?.()
       this.#locked.delete(gdir)
       throw err
     }
@@ -447,15 +577,27 @@ export class SnapshotWriter {
   readonly dir: BackupDir
   /** Absolute path of the snapshot directory. */
   readonly path: string
+  /**
+   * The base snapshot of this backup ({@link Datastore.previousSnapshot} when the writer was
+   * created); it cannot be removed or pruned while the writer is open.
+   */
+  readonly previous: SnapshotInfo | undefined
   readonly #files: ManifestFile[] = []
   readonly #release: () => void
   #done = false
 
   /** @internal use {@link Datastore.beginSnapshot}. */
-  constructor(datastore: Datastore, dir: BackupDir, path: string, release: () => void) {
+  constructor(
+    datastore: Datastore,
+    dir: BackupDir,
+    path: string,
+    previous: SnapshotInfo | undefined,
+    release: () => void,
+  ) {
     this.datastore = datastore
     this.dir = dir
     this.path = path
+    this.previous = previous
     this.#release = release
   }
 
@@ -557,5 +699,20 @@ export class SnapshotWriter {
     } finally {
       this.#release()
     }
+  }
+}
+
+function parseLockInfo(text: string): GroupLockInfo | undefined {
+  try {
+    const v = JSON.parse(text) as { pid?: unknown; snapshot?: unknown; base?: unknown }
+    if (!Number.isSafeInteger(v.pid) || (v.pid as number) <= 0 || !Number.isSafeInteger(v.snapshot))
+      return undefined
+    return {
+      pid: v.pid as number,
+      snapshot: v.snapshot as number,
+      ...(Number.isSafeInteger(v.base) ? { base: v.base as number } : {}),
+    }
+  } catch {
+    return undefined
   }
 }

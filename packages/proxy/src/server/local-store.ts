@@ -47,12 +47,13 @@ export class LocalStore implements RemoteStore {
   async beginBackup(options: BeginBackupOptions): Promise<BackupSession> {
     const s = options.snapshot
     const dir: BackupDir = { ns: [...s.ns], type: s.type, id: s.id, time: s.time }
-    const previous = await this.datastore.lastSnapshot(dir)
+    // The writer holds the group lock and knows the base snapshot (the newest finished one,
+    // unless it failed verification), which stays protected from pruning while it is open.
     const writer = await this.datastore.beginSnapshot(
       dir,
       options.owner === undefined ? {} : { owner: options.owner },
     )
-    return new LocalSession(this.datastore, s, writer, previous)
+    return new LocalSession(this.datastore, s, writer, writer.previous)
   }
 }
 
