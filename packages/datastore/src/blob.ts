@@ -161,8 +161,8 @@ export interface BlobInfo {
 }
 
 /**
- * Reads and checks a blob header (magic, minimum length) and computes its CRC; does not
- * decode.
+ * Reads and checks a blob header (magic, minimum length); `computedCrc` is computed when first
+ * read. Does not decode.
  *
  * @throws PxarFormatError `ERR_BLOB_TRUNCATED` (shorter than the header), `ERR_BLOB_MAGIC`.
  */
@@ -183,21 +183,24 @@ export function inspectBlob(bytes: Uint8Array): BlobInfo {
     )
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  const info: BlobInfo = {
+  let computed: number | undefined
+  const body = bytes.subarray(headerSize)
+  return {
     kind,
     magic: bytes.slice(0, 8),
     encrypted,
     compressed: kind === 'compressed' || kind === 'encrypted-compressed',
     headerSize,
     crc: view.getUint32(8, true),
-    computedCrc: crc32(bytes.subarray(headerSize)),
+    // computed on first use: decoding with `verifyCrc: false` does not pay for it
+    get computedCrc(): number {
+      computed ??= crc32(body)
+      return computed
+    },
     rawSize: bytes.length,
-  }
-  if (!encrypted) return info
-  return {
-    ...info,
-    iv: bytes.slice(12, 12 + CRYPT_IV_SIZE),
-    tag: bytes.slice(28, 28 + CRYPT_TAG_SIZE),
+    ...(encrypted
+      ? { iv: bytes.slice(12, 12 + CRYPT_IV_SIZE), tag: bytes.slice(28, 28 + CRYPT_TAG_SIZE) }
+      : {}),
   }
 }
 

@@ -140,6 +140,26 @@ describe('encodeBlob rules', () => {
   })
 })
 
+describe('CRC check on demand', () => {
+  it('verifyCrc: false skips only the CRC; the digest still catches a damaged payload', () => {
+    for (const blob of [encodeBlob(TEXT), encodeBlob(TEXT, { crypt: KEY })]) {
+      const info = inspectBlob(blob)
+      expect(info.computedCrc).toBe(info.crc)
+      const wrongCrc = blob.slice()
+      wrongCrc[8]! ^= 0xff
+      expect(inspectBlob(wrongCrc).computedCrc).toBe(info.crc)
+      expect(codeOf(() => decodeBlob(wrongCrc, { crypt: KEY }))).toBe('ERR_BLOB_CRC')
+      const digest = info.encrypted ? new CryptConfig(KEY).computeDigest(TEXT) : sha256(TEXT)
+      expect(decodeBlob(wrongCrc, { crypt: KEY, verifyCrc: false, digest })).toEqual(TEXT)
+    }
+    const damaged = encodeBlob(TEXT)
+    damaged[damaged.length - 1]! ^= 1
+    expect(codeOf(() => decodeBlob(damaged, { verifyCrc: false, digest: sha256(TEXT) }))).toBe(
+      'ERR_CHUNK_DIGEST',
+    )
+  })
+})
+
 describe('decodeBlob on hostile input', () => {
   const samples = [
     encodeBlob(TEXT),
