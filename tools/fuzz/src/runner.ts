@@ -141,11 +141,16 @@ export function saveFailure(corpusDir: string, target: string, input: Uint8Array
   const meta = {
     target,
     reason: info.reason,
-    error: info.error.split('\n').slice(0, 8).join('\n'),
+    error: repoRelative(info.error.split('\n').slice(0, 8).join('\n')),
     ...(info.origin === undefined ? {} : { origin: info.origin }),
   }
   writeFileSync(join(dir, `${id}.json`), `${JSON.stringify(meta, null, 2)}\n`)
   return path
+}
+
+/** Stack frames name files relative to the repository (no machine paths in the corpus). */
+export function repoRelative(text: string): string {
+  return text.replace(/(?:file:\/\/)?\/[^\s()'"]*?\/((?:packages|tools|apps|scripts)\/)/g, '$1')
 }
 
 /** A stored regression input. */

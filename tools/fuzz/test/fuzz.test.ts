@@ -28,6 +28,10 @@ const RUNS: Record<string, number> = {
   manifest: 200,
   keyfile: 300,
   'canonical-json': 300,
+  'agent-wire': 300,
+  'agent-http': 40,
+  'server-rest': 25,
+  'server-backup': 8,
 }
 
 async function withTarget<T>(target: Target, fn: () => Promise<T>): Promise<T> {
