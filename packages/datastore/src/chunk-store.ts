@@ -23,6 +23,7 @@ export type ChunkDigest = Uint8Array | string
 
 const HEX64 = /^[0-9a-f]{64}$/
 const BAD_NAME = /^([0-9a-f]{64})\.([0-9])\.bad$/
+const TEMP_NAME = /^([0-9a-f]{64})\.tmp_[A-Za-z0-9]{6}$/
 const PREFIX_NAME = /^[0-9a-f]{4}$/
 
 const MAGIC_ENCRYPTED = [0x7b, 0x67, 0x85, 0xbe, 0x22, 0x2d, 0x4c, 0xf0]
@@ -81,6 +82,17 @@ export interface ChunkFileEntry {
   readonly path: string
   /** `n` of a quarantined `<digest>.<n>.bad` file; undefined for a normal chunk. */
   readonly bad?: number
+  /**
+   * True for a `<digest>.tmp_XXXXXX` temp file of an insert (only listed with
+   * `{ temp: true }`): a write in progress, or the leftover of a writer that died.
+   */
+  readonly temp?: boolean
+}
+
+/** Options of {@link ChunkStore.listChunks}. */
+export interface ListChunksOptions {
+  /** Also list `<digest>.tmp_XXXXXX` temp files (with `temp: true`). Default false. */
+  readonly temp?: boolean
 }
 
 /** Options of {@link ChunkStore.create}. */
@@ -308,10 +320,10 @@ export class ChunkStore {
 
   /**
    * Lists the chunk files (`<64 hex>` and `<64 hex>.<n>.bad`) of all prefix directories; other
-   * names, such as `*.tmp_*` leftovers of interrupted writes, are ignored. Missing prefix
-   * directories are fine.
+   * names, such as `*.tmp_*` leftovers of interrupted writes, are ignored unless `temp` is set.
+   * Missing prefix directories are fine.
    */
-  async *listChunks(): AsyncGenerator<ChunkFileEntry> {
+  async *listChunks(options: ListChunksOptions = {}): AsyncGenerator<ChunkFileEntry> {
     let prefixes: string[]
     try {
       prefixes = (await readdir(this.chunkDir)).filter((n) => PREFIX_NAME.test(n)).sort()
@@ -335,7 +347,14 @@ export class ChunkStore {
           continue
         }
         const m = BAD_NAME.exec(name)
-        if (m?.[1]?.startsWith(prefix)) yield { digest: m[1], path, bad: Number(m[2]) }
+        if (m?.[1]?.startsWith(prefix)) {
+          yield { digest: m[1], path, bad: Number(m[2]) }
+          continue
+        }
+        if (options.temp) {
+          const t = TEMP_NAME.exec(name)
+          if (t?.[1]?.startsWith(prefix)) yield { digest: t[1], path, temp: true }
+        }
       }
     }
   }

@@ -1,7 +1,9 @@
 /**
  * Garbage collection as PBS does it (`datastore.md` §12.1): mark every chunk referenced by any
  * `.fidx`/`.didx` below the datastore (atime := now), then sweep chunk files whose atime is
- * older than `min(gcStart − 24 h, oldest running writer) − 5 min`.
+ * older than `min(gcStart − 24 h, oldest running writer) − 5 min`. Unlike PBS, temp files of
+ * inserts that never completed (`<digest>.tmp_XXXXXX`) are removed once their mtime is older
+ * than that cutoff.
  */
 import { open, readdir, readFile, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -28,6 +30,12 @@ export interface GcStatus {
   readonly pendingBytes: number
   readonly removedBad: number
   readonly stillBad: number
+  /**
+   * `<digest>.tmp_XXXXXX` leftovers of writers that died, removed because their mtime is older
+   * than the cutoff (PBS leaves them; a running insert's temp file is always newer). Not part
+   * of `.gc-status`.
+   */
+  readonly removedTemp: number
   /** The atime cutoff used, epoch ms. */
   readonly cutoffMs: number
 }
@@ -163,7 +171,8 @@ export async function garbageCollect(ds: Datastore, options: GcOptions = {}): Pr
     let pendingBytes = 0
     let removedBad = 0
     let stillBad = 0
-    for await (const e of store.listChunks()) {
+    let removedTemp = 0
+    for await (const e of store.listChunks({ temp: true })) {
       let st: import('node:fs').Stats
       try {
         st = await stat(e.path)
@@ -172,6 +181,15 @@ export async function garbageCollect(ds: Datastore, options: GcOptions = {}): Pr
         throw ioError(`unable to stat ${e.path}`, err)
       }
       if (!st.isFile()) continue
+      if (e.temp) {
+        if (st.mtimeMs < cutoffMs) {
+          await unlink(e.path).catch((err: { code?: string }) => {
+            if (err.code !== 'ENOENT') throw ioError(`unable to remove ${e.path}`, err)
+          })
+          removedTemp++
+        }
+        continue
+      }
       if (st.atimeMs < cutoffMs) {
         try {
           await unlink(e.path)
@@ -208,6 +226,7 @@ export async function garbageCollect(ds: Datastore, options: GcOptions = {}): Pr
       pendingBytes,
       removedBad,
       stillBad,
+      removedTemp,
       cutoffMs,
     }
     if (options.writeStatus !== false) {

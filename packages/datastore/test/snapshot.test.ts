@@ -231,6 +231,33 @@ describe('Datastore snapshots', () => {
     await expect(stat(join(ds.base, '.gc-lock'))).rejects.toMatchObject({ code: 'ENOENT' })
   })
 
+  it('GC removes temp files of dead inserts once they are older than the cutoff, never fresh ones', async () => {
+    const ds = await newStore()
+    const chunk = data(50, 1000)
+    await backup(ds, { ...g, time: 500 }, [chunk])
+    const path = ds.chunkStore.chunkPath(createHash('sha256').update(chunk).digest())
+    const stale = `${path}.tmp_AbC123`
+    const fresh = `${ds.chunkStore.chunkPath('cd'.repeat(32))}.tmp_XyZ789`
+    await mkdir(join(fresh, '..'), { recursive: true })
+    await writeFile(stale, 'partial')
+    await writeFile(fresh, 'in progress')
+    const old = Date.now() / 1000 - 2 * 86400
+    await utimes(stale, old, old)
+    const listed = []
+    for await (const e of ds.chunkStore.listChunks({ temp: true })) listed.push(e)
+    expect(
+      listed
+        .filter((e) => e.temp)
+        .map((e) => e.path)
+        .sort(),
+    ).toEqual([stale, fresh].sort())
+    const st = await garbageCollect(ds)
+    expect(st).toMatchObject({ removedTemp: 1, diskChunks: 1, removedChunks: 0 })
+    await expect(stat(stale)).rejects.toMatchObject({ code: 'ENOENT' })
+    expect((await stat(fresh)).isFile()).toBe(true)
+    expect(JSON.parse(await readFile(join(ds.base, '.gc-status'), 'utf8'))).not.toHaveProperty('removed-temp')
+  })
+
   it('verifyDatastore lists the damaged snapshots across namespaces', async () => {
     const ds = await newStore()
     await ds.createNamespace(['n1'])
