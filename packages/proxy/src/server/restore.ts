@@ -386,20 +386,37 @@ export async function restoreArchive(
           break
         }
         await prepare(abs, false)
-        const args =
-          e.kind === 'fifo'
-            ? [abs.toString(), 'p']
-            : [
-                abs.toString(),
-                e.kind === 'char_device' ? 'c' : 'b',
-                String(e.device?.major ?? 0),
-                String(e.device?.minor ?? 0),
-              ]
+        // mknod(1) takes the name as a string: create the node under a temporary ASCII name in
+        // the same (verified) directory, reached through its descriptor (any bytes, any length),
+        // and hardlink it to its real name.
+        const tmpName = `.pxar-restore-${randomUUID()}.node`
+        const tmp = Buffer.concat([parent.abs, SLASH, Buffer.from(tmpName)])
         try {
-          await execFileP('mknod', ['-m', '600', '--', ...args])
+          await inDirectory(parent.abs, (dir) =>
+            execFileP('mknod', [
+              '-m',
+              '600',
+              '--',
+              `${dir}/${tmpName}`,
+              ...(e.kind === 'fifo'
+                ? ['p']
+                : [
+                    e.kind === 'char_device' ? 'c' : 'b',
+                    String(e.device?.major ?? 0),
+                    String(e.device?.minor ?? 0),
+                  ]),
+            ]),
+          )
         } catch (err) {
           warn(abs, `cannot create node: ${(err as Error).message}`)
           break
+        }
+        try {
+          await link(tmp, abs)
+        } catch (err) {
+          throw new PxarError('ERR_RESTORE_IO', `cannot create ${abs.toString()}`, { cause: err })
+        } finally {
+          await unlink(tmp).catch(() => {})
         }
         await applyMeta(abs, e.metadata, e.kind)
         break
@@ -407,18 +424,26 @@ export async function restoreArchive(
       case 'socket': {
         await prepare(abs, false)
         // Node removes a listening socket's file when it closes: bind a temporary name in the
-        // same (verified) directory, hardlink the socket inode to its real name, then close.
-        const tmp = Buffer.concat([parent.abs, SLASH, Buffer.from(`.pxar-restore-${randomUUID()}.sock`)])
+        // same (verified) directory, reached through its descriptor (so neither non-UTF-8 names
+        // nor the 108-byte limit of socket paths matter), hardlink the socket inode to its real
+        // name, then close.
+        const tmpName = `.pxar-restore-${randomUUID()}.sock`
+        const tmp = Buffer.concat([parent.abs, SLASH, Buffer.from(tmpName)])
         try {
           const srv = createServer()
-          await new Promise<void>((resolve, reject) => {
-            srv.once('error', reject)
-            srv.listen(tmp.toString(), () => resolve())
-          })
+          await inDirectory(
+            parent.abs,
+            (dir) =>
+              new Promise<void>((resolve, reject) => {
+                srv.once('error', reject)
+                srv.listen(`${dir}/${tmpName}`, () => resolve())
+              }),
+          )
           try {
             await link(tmp, abs)
           } finally {
             await new Promise<void>((resolve) => srv.close(() => resolve()))
+            await unlink(tmp).catch(() => {})
           }
           await applyMeta(abs, e.metadata, 'socket')
         } catch (err) {
@@ -433,6 +458,31 @@ export async function restoreArchive(
   if (!sawRoot) throw unsafe('empty archive')
   while (stack.length > 0) await finishDir(stack.pop() as DirFrame)
   return { ...counts, durationMs: Date.now() - started }
+}
+
+/**
+ * Runs `fn` with a short path naming the directory `dir` through an open descriptor
+ * (`/proc/<pid>/fd/<n>`, valid for child processes too), so that tools taking string paths
+ * reach directories with any name bytes and any path length. Falls back to the path itself
+ * when `/proc` is not available.
+ */
+async function inDirectory<T>(dir: Buffer, fn: (path: string) => Promise<T>): Promise<T> {
+  let fh: FileHandle
+  try {
+    fh = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW)
+  } catch (err) {
+    throw new PxarError('ERR_RESTORE_IO', `cannot open ${dir.toString()}`, { cause: err })
+  }
+  try {
+    const viaFd = `/proc/${process.pid}/fd/${fh.fd}`
+    const usable = await stat(viaFd).then(
+      (st) => st.isDirectory(),
+      () => false,
+    )
+    return await fn(usable ? viaFd : dir.toString())
+  } finally {
+    await fh.close()
+  }
 }
 
 /** A {@link ReadAt} over a local file. */
