@@ -214,6 +214,24 @@ describe('LocalClient', () => {
     expect((await collect(client.readFile(Buffer.from([0x62, 0xff, 0x66])))).toString()).toBe('x')
   })
 
+  it('reads small files in one piece and closes every descriptor, also when the reader stops early', async () => {
+    const data = readFileSync(join(fx.root, 'big.bin'))
+    const small = new LocalClient(fx.root, { readChunkSize: data.length })
+    const fds = (): number => readdirSync('/proc/self/fd').length
+    const before = fds()
+    const pieces: Uint8Array[] = []
+    for await (const p of small.readFile(enc('big.bin'))) pieces.push(p)
+    expect(pieces).toHaveLength(1)
+    expect(Buffer.from(pieces[0]!).equals(data)).toBe(true)
+    expect((await collect(small.readFile(enc('big.bin'), 10, 20))).equals(data.subarray(10, 20))).toBe(true)
+    for (let i = 0; i < 50; i++) {
+      for await (const _ of client.readFile(enc('big.bin'))) break
+      for await (const _ of small.readFile(enc('big.bin'))) break
+    }
+    // 100 early stops: a leak would show as about 100 more descriptors
+    expect(fds()).toBeLessThan(before + 10)
+  })
+
   it('lists directories whose path exceeds PATH_MAX', async () => {
     const comp = 'd'.repeat(200)
     // chdir one relative component at a time (absolute paths that long are refused by the kernel)
