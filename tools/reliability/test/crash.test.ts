@@ -176,7 +176,7 @@ describe('kill -9 during a backup', () => {
       const groupDir = join(store, 'host', 'remote')
       let kills = 0
       let uploadedByKilled = 0
-      for (const [i, delay] of delays(3, 7, 1500).entries()) {
+      for (const [i, delay] of delays(2, 7, 1500).entries()) {
         const aborted = server.stats.backupsAborted
         const uploads = server.stats.chunkUploads
         const appeared = await newSnapshotDir(groupDir)
