@@ -8,11 +8,14 @@
  *    CRC-checked and digest-verified on read).
  * 2. `find | wc -l` over a mounted .pxar with ENTRIES (default 100000) entries.
  *
+ * With PXAR_BENCH_DIR=DIR the work directory is kept (and the snapshot reused when it is there),
+ * for repeated runs and profiling (`node --cpu-prof …`).
+ *
  * Shell commands run asynchronously: the FUSE requests are answered by this process.
  */
 import { exec } from 'node:child_process'
-import { createReadStream } from 'node:fs'
-import { mkdtemp, open, rm } from 'node:fs/promises'
+import { createReadStream, existsSync } from 'node:fs'
+import { mkdir, mkdtemp, open, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -86,27 +89,17 @@ async function writeManyEntries(path: string, entries: number): Promise<void> {
 async function main(): Promise<void> {
   const fileMiB = Number(process.argv[2] ?? 1024)
   const entries = Number(process.argv[3] ?? 100_000)
-  const work = await mkdtemp(join(tmpdir(), 'pxar-fuse-bench-'))
+  const keep = process.env.PXAR_BENCH_DIR
+  if (keep) await mkdir(keep, { recursive: true })
+  const work = keep ?? (await mkdtemp(join(tmpdir(), 'pxar-fuse-bench-')))
+  const snap: BackupDir = { ns: [], type: 'host', id: 'bench', time: 1_700_000_000 }
   try {
     // 1. sequential read from a datastore snapshot
     let t = performance.now()
-    await writeSplitArchive(work, fileMiB * MIB)
-    const store = await Datastore.create(join(work, 'store'), { prefixDirs: 'lazy' })
-    const snap: BackupDir = { ns: [], type: 'host', id: 'bench', time: 1_700_000_000 }
-    const writer = await store.beginSnapshot(snap)
-    for (const name of ['big.mpxar', 'big.ppxar']) {
-      const idx = await DynamicIndexFileWriter.create(writer.filePath(`root${name.slice(3)}.didx`))
-      const r = await storeDynamic(createReadStream(join(work, name), { highWaterMark: 4 * MIB }), {
-        sink: chunkStoreSink(store.chunkStore),
-        index: idx,
-        collectEntries: false,
-      })
-      await idx.close()
-      await writer.addIndex(`root${name.slice(3)}.didx`, r)
-    }
-    await writer.finish()
-    await rm(join(work, 'big.ppxar'))
-    console.log(`setup: ${fileMiB} MiB snapshot written in ${((performance.now() - t) / 1000).toFixed(1)} s`)
+    const store = existsSync(join(work, 'store'))
+      ? await Datastore.open(join(work, 'store'))
+      : await writeSnapshot(work, fileMiB, snap)
+    console.log(`setup: ${fileMiB} MiB snapshot ready in ${((performance.now() - t) / 1000).toFixed(1)} s`)
     const mnt = await mkdtemp(join(work, 'mnt-'))
     const m = await mount({
       source: { kind: 'datastore', store, snapshot: snap, archive: 'root.mpxar' },
@@ -144,8 +137,29 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    await rm(work, { recursive: true, force: true })
+    if (!keep) await rm(work, { recursive: true, force: true })
   }
+}
+
+/** Writes a snapshot with a split archive holding one FILE_MIB file. */
+async function writeSnapshot(work: string, fileMiB: number, snap: BackupDir): Promise<Datastore> {
+  await writeSplitArchive(work, fileMiB * MIB)
+  const store = await Datastore.create(join(work, 'store'), { prefixDirs: 'lazy' })
+  const writer = await store.beginSnapshot(snap)
+  for (const name of ['big.mpxar', 'big.ppxar']) {
+    const idx = await DynamicIndexFileWriter.create(writer.filePath(`root${name.slice(3)}.didx`))
+    const r = await storeDynamic(createReadStream(join(work, name), { highWaterMark: 4 * MIB }), {
+      sink: chunkStoreSink(store.chunkStore),
+      index: idx,
+      collectEntries: false,
+    })
+    await idx.close()
+    await writer.addIndex(`root${name.slice(3)}.didx`, r)
+  }
+  await writer.finish()
+  await rm(join(work, 'big.ppxar'))
+  await rm(join(work, 'big.mpxar'))
+  return store
 }
 
 main().catch((err) => {

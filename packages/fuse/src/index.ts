@@ -1,4 +1,5 @@
 export { type BlockCacheOptions, BlockCacheReadAt } from './block-cache.ts'
+export { DecodePool, type DecodePoolOptions } from './decode-pool.ts'
 export { ERRNO, type ErrnoName } from './errno.ts'
 export {
   type FsDirEntry,
@@ -15,6 +16,11 @@ export {
   mount,
   mountAndWait,
 } from './mount.ts'
+export {
+  type ChunkLocation,
+  PooledIndexReadAt,
+  type PooledIndexReadAtOptions,
+} from './pooled-reader.ts'
 export { type ReadAheadOptions, ReadAheadReadAt } from './read-ahead.ts'
 export {
   type DatastoreSource,

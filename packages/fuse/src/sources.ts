@@ -12,14 +12,14 @@ import {
   type ChunkSource,
   Datastore,
   type DynamicIndex,
-  IndexReadAt,
   type ManifestFile,
   readDynamicIndexFile,
   toCryptConfig,
 } from '@pxar/datastore'
 import { PxarError } from '@pxar/format'
 import { BlockCacheReadAt } from './block-cache.ts'
-import { ReadAheadReadAt } from './read-ahead.ts'
+import { DecodePool } from './decode-pool.ts'
+import { type ChunkLocation, PooledIndexReadAt } from './pooled-reader.ts'
 
 /** A `.pxar` file (v1 archive, or the metadata stream of a split archive with `payload`). */
 export interface PxarFileSource {
@@ -131,28 +131,31 @@ export async function fileReadAt(path: string): Promise<ReadAt & { close(): Prom
 
 /** Chunk reading options shared by the datastore and PBS sources. */
 interface ChunkedOptions {
-  readonly crypt?: BlobKey | undefined
   readonly cacheChunks?: number | undefined
   readonly readAhead?: number | undefined
 }
 
-/** A read-ahead reader over an index: digests are verified by the read-ahead layer, off the main thread. */
+/** Decode workers for a source (with the raw key of an encrypted snapshot). */
+function decodePool(crypt: BlobKey | undefined): DecodePool {
+  return new DecodePool(crypt === undefined ? {} : { key: toCryptConfig(crypt).encKey })
+}
+
+/**
+ * A read-ahead reader over an index: chunks are read, decoded and verified (CRC, decryption,
+ * digest) in worker threads; the main thread only copies bytes.
+ */
 function chunkedReadAt(
   index: ChunkIndex,
-  chunks: ChunkSource,
+  pool: DecodePool,
+  locate: (digest: Uint8Array) => ChunkLocation | Promise<ChunkLocation>,
   options: ChunkedOptions,
   defaultAhead: number,
 ): ReadAt {
-  const readAhead = options.readAhead ?? defaultAhead
-  const reader = new IndexReadAt(index, chunks, {
-    crypt: options.crypt,
-    cacheChunks: Math.max(options.cacheChunks ?? 16, readAhead + 2),
-    verify: false,
-  })
-  return new ReadAheadReadAt(reader, index, {
-    chunks: readAhead,
-    verifyDigests: true,
-    idKey: options.crypt === undefined ? undefined : toCryptConfig(options.crypt).idKey,
+  return new PooledIndexReadAt(index, {
+    pool,
+    locate,
+    readAhead: options.readAhead ?? defaultAhead,
+    ...(options.cacheChunks === undefined ? {} : { cacheChunks: options.cacheChunks }),
   })
 }
 
@@ -161,6 +164,7 @@ async function indexReader(
   dir: string,
   name: string,
   source: DatastoreSource,
+  pool: DecodePool,
 ): Promise<ReadAt> {
   let index: DynamicIndex
   try {
@@ -176,21 +180,18 @@ async function indexReader(
     }
     throw err
   }
-  return chunkedReadAt(index, ds.chunkStore, source, 4)
+  const store = ds.chunkStore
+  return chunkedReadAt(index, pool, (digest) => ({ path: store.chunkPath(digest) }), source, 4)
 }
 
-async function pbsReader(source: PbsSource, name: string): Promise<ReadAt> {
+async function pbsReader(source: PbsSource, name: string, pool: DecodePool): Promise<ReadAt> {
   const { index, file } = await source.reader.openIndex(name)
   const encrypted = file.cryptMode === 'encrypt'
   if (encrypted && source.crypt === undefined) {
     throw new PxarError('ERR_BLOB_NO_KEY', `archive ${name} is encrypted: a key is needed`)
   }
-  return chunkedReadAt(
-    index,
-    source.reader.chunkSource(encrypted),
-    { ...source, crypt: encrypted ? source.crypt : undefined },
-    8,
-  )
+  const chunks = source.reader.chunkSource(encrypted)
+  return chunkedReadAt(index, pool, async (digest) => ({ blob: await chunks.read(digest) }), source, 8)
 }
 
 /** The archive's base name without `.didx`; a payload name is mapped to its metadata archive. */
@@ -245,22 +246,32 @@ export async function openSource(source: MountSource): Promise<OpenedSource> {
       const ds = typeof source.store === 'string' ? await Datastore.open(source.store) : source.store
       const dir = ds.snapshotDir(source.snapshot)
       const base = archiveBase(source.archive)
-      const archive = await indexReader(ds, dir, `${base}.didx`, source)
-      let payload: ReadAt | undefined
-      if (base.endsWith('.mpxar')) {
-        payload = await indexReader(ds, dir, `${base.slice(0, -'.mpxar'.length)}.ppxar.didx`, source)
+      const pool = decodePool(source.crypt)
+      try {
+        const archive = await indexReader(ds, dir, `${base}.didx`, source, pool)
+        let payload: ReadAt | undefined
+        if (base.endsWith('.mpxar')) {
+          payload = await indexReader(ds, dir, `${base.slice(0, -'.mpxar'.length)}.ppxar.didx`, source, pool)
+        }
+        const accessor = await openAccessor(archive, { payload })
+        return { accessor, name: `${dir}/${base}`, close: () => pool.close() }
+      } catch (err) {
+        await pool.close()
+        throw err
       }
-      const accessor = await openAccessor(archive, { payload })
-      return { accessor, name: `${dir}/${base}`, close: async () => {} }
     }
     case 'pbs': {
       const base = archiveBase(source.archive)
-      const close = source.closeReader === false ? async () => {} : () => source.reader.close()
+      const pool = decodePool(source.crypt)
+      const close = async (): Promise<void> => {
+        await pool.close()
+        if (source.closeReader !== false) await source.reader.close()
+      }
       try {
-        const archive = await pbsReader(source, `${base}.didx`)
+        const archive = await pbsReader(source, `${base}.didx`, pool)
         let payload: ReadAt | undefined
         if (base.endsWith('.mpxar')) {
-          payload = await pbsReader(source, `${base.slice(0, -'.mpxar'.length)}.ppxar.didx`)
+          payload = await pbsReader(source, `${base.slice(0, -'.mpxar'.length)}.ppxar.didx`, pool)
         }
         const accessor = await openAccessor(archive, { payload })
         return { accessor, name: `pbs:${base}`, close }

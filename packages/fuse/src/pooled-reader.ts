@@ -1,0 +1,99 @@
+/**
+ * Random access over a chunk index whose chunks are decoded and verified by a
+ * {@link DecodePool}: decoded chunks are cached (LRU), and sequential reads fetch the next
+ * chunks ahead, so the main thread only copies bytes.
+ */
+import type { ReadAt } from '@pxar/codec'
+import type { ChunkIndex } from '@pxar/datastore'
+import { PxarError } from '@pxar/format'
+import type { DecodePool } from './decode-pool.ts'
+
+/** Where an encoded chunk is: a file to read in the worker, or its bytes. */
+export type ChunkLocation = { readonly path: string } | { readonly blob: Uint8Array }
+
+/** Options of {@link PooledIndexReadAt}. */
+export interface PooledIndexReadAtOptions {
+  /** The decode workers (shared by the readers of one mount). */
+  readonly pool: DecodePool
+  /** Finds the encoded chunk with this digest. */
+  readonly locate: (digest: Uint8Array) => ChunkLocation | Promise<ChunkLocation>
+  /** Decoded chunks kept (default 16; at least `readAhead + 2`). */
+  readonly cacheChunks?: number
+  /** Chunks fetched ahead of sequential reads (default 4; 0 disables read-ahead). */
+  readonly readAhead?: number
+}
+
+/** A {@link ReadAt} over a chunk index, decoding in worker threads. */
+export class PooledIndexReadAt implements ReadAt {
+  readonly size: number
+  readonly #index: ChunkIndex
+  readonly #pool: DecodePool
+  readonly #locate: PooledIndexReadAtOptions['locate']
+  readonly #ahead: number
+  readonly #max: number
+  readonly #cache = new Map<number, Promise<Uint8Array>>()
+  #lastEnd = -1
+  #prefetched = -1
+
+  constructor(index: ChunkIndex, options: PooledIndexReadAtOptions) {
+    this.#index = index
+    this.#pool = options.pool
+    this.#locate = options.locate
+    this.#ahead = options.readAhead ?? 4
+    if (!Number.isSafeInteger(this.#ahead) || this.#ahead < 0) throw new RangeError('invalid read-ahead')
+    this.#max = Math.max(options.cacheChunks ?? 16, this.#ahead + 2)
+    this.size = index.size
+  }
+
+  /** The decoded, verified chunk `i` (cached). */
+  chunk(i: number): Promise<Uint8Array> {
+    const hit = this.#cache.get(i)
+    if (hit !== undefined) {
+      this.#cache.delete(i)
+      this.#cache.set(i, hit)
+      return hit
+    }
+    const digest = this.#index.digest(i)
+    const p = (async () => {
+      const where = await this.#locate(digest)
+      return this.#pool.decode({ ...where, digest })
+    })()
+    this.#cache.set(i, p)
+    // a failed fetch must not stay cached
+    p.catch(() => {
+      if (this.#cache.get(i) === p) this.#cache.delete(i)
+    })
+    while (this.#cache.size > this.#max) this.#cache.delete(this.#cache.keys().next().value as number)
+    return p
+  }
+
+  async read(buf: Uint8Array, position: number): Promise<number> {
+    if (!Number.isSafeInteger(position) || position < 0) throw new RangeError(`bad position ${position}`)
+    if (position !== this.#lastEnd) this.#prefetched = -1
+    else if (this.#ahead > 0 && buf.length > 0) {
+      const hit = this.#index.chunkFromOffset(Math.min(position + buf.length, this.size - 1))
+      if (hit !== undefined) {
+        const last = Math.min(hit.index + this.#ahead, this.#index.count - 1)
+        for (let i = Math.max(hit.index + 1, this.#prefetched + 1); i <= last; i++) {
+          // errors surface when the chunk is really read
+          this.chunk(i).catch(() => {})
+        }
+        if (last > this.#prefetched) this.#prefetched = last
+      }
+    }
+    this.#lastEnd = position + buf.length
+    let done = 0
+    while (done < buf.length) {
+      const hit = this.#index.chunkFromOffset(position + done)
+      if (hit === undefined) break
+      const data = await this.chunk(hit.index)
+      if (hit.offset >= data.length) {
+        throw new PxarError('ERR_INDEX_FORMAT', `chunk ${hit.index} is shorter than its index entry`)
+      }
+      const n = Math.min(buf.length - done, data.length - hit.offset)
+      buf.set(data.subarray(hit.offset, hit.offset + n), done)
+      done += n
+    }
+    return done
+  }
+}
