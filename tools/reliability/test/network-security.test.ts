@@ -12,6 +12,7 @@ import https from 'node:https'
 import { join } from 'node:path'
 import tls from 'node:tls'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { encodeBlob } from '../../../packages/datastore/src/index.ts'
 import { getVersion, PbsClient } from '../../../packages/pbs-client/src/index.ts'
 import {
   type Agent,
@@ -25,6 +26,8 @@ import { tempDir } from './helpers.ts'
 
 const TOKEN_ID = 'root@pam!sec'
 const SECRET = 'd00dfeed-1234-4abc-8def-0123456789ab'
+const OTHER_ID = 'mallory@pbs!tok'
+const OTHER_SECRET = '0badc0de-1234-4abc-8def-0123456789ab'
 const AGENT_TOKEN = randomBytes(24).toString('hex')
 const OUTSIDE_CONTENT = 'TOP-SECRET-OUTSIDE-THE-ROOT'
 
@@ -37,7 +40,7 @@ beforeAll(async () => {
   server = await startServer({
     datastore: join(base, 'store'),
     listen: '127.0.0.1:0',
-    tokens: { [TOKEN_ID]: SECRET },
+    tokens: { [TOKEN_ID]: SECRET, [OTHER_ID]: OTHER_SECRET },
     users: { 'alice@pbs': 'alice-password' },
     authFailureDelayMs: 0,
   })
@@ -210,6 +213,25 @@ describe('server authentication on every route', () => {
     }
     const groups = await server.datastore.listGroups([])
     expect(groups.map((g) => g.id)).not.toContain('intruder')
+  })
+
+  it("refuses another owner's group for writes (backup, delete, client log)", async () => {
+    const dir = { ns: [], type: 'host' as const, id: 'owned', time: 1_700_000_000 }
+    const w = await server.datastore.beginSnapshot(dir, { owner: TOKEN_ID })
+    await w.addBlob('x.conf.blob', encodeBlob(new Uint8Array([1])))
+    await w.finish()
+    const other = { authorization: `PBSAPIToken ${OTHER_ID}:${OTHER_SECRET}` }
+    const q = 'backup-type=host&backup-id=owned&backup-time=1700000000'
+    const del = await request('DELETE', `/api2/json/admin/datastore/store/snapshots?${q}`, other)
+    expect(del.status).toBe(403)
+    const log = await request('POST', `/api2/json/admin/datastore/store/upload-backup-log?${q}`, other, '{}')
+    expect(log.status).toBe(403)
+    const up = await upgrade(
+      '/api2/json/backup?store=store&backup-type=host&backup-id=owned&backup-time=1700000100',
+      `upgrade: proxmox-backup-protocol-v1\r\nauthorization: PBSAPIToken ${OTHER_ID}:${OTHER_SECRET}\r\n`,
+    )
+    expect(up).toMatch(/^HTTP\/1.1 403 /)
+    expect((await server.datastore.listSnapshots({ ns: [], type: 'host', id: 'owned' })).length).toBe(1)
   })
 
   it('refuses oversized request bodies', async () => {
