@@ -1,5 +1,8 @@
 /**
- * Backup benchmark (run: `pnpm exec tsx packages/proxy/bench/backup-tree.ts [tree|big|small]`).
+ * Backup benchmark (run: `pnpm exec tsc -b && pnpm exec tsx packages/proxy/bench/backup-tree.ts
+ * [tree|small|big|sparse]`). Without `--conditions=@pxar/source` the other packages, and so the
+ * encode worker threads, run from their built `dist/` as in production; with it every worker
+ * thread loads tsx too, which costs some 30 MiB of RSS each.
  *
  * - `tree`: a 200 MiB tree (100 × 2 MiB random files + 1000 small text files) on disk, backed
  *   up from the local filesystem into a fresh local datastore: first run (data and legacy mode),
@@ -7,16 +10,27 @@
  * - `big`: one generated file of `BIG_GIB` GiB (default 10) streamed from a synthetic source,
  *   to check that memory stays bounded (peak RSS).
  * - `small`: 100k small files, first run and unchanged metadata-mode rerun.
+ * - `sparse`: one sparse file of `BIG_GIB` GiB (default 10) on disk, read through the local
+ *   client (or, with `VIA=agent`, through the agent over TLS on 127.0.0.1): bounded memory on the
+ *   real read path (the zeros deduplicate, so the store stays small).
  *
  * Prints wall time, MB/s of source bytes and the process's peak RSS.
  */
 import { randomFillSync } from 'node:crypto'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Datastore } from '@pxar/datastore'
 import { dirMetadata, fileMetadata } from '@pxar/format'
-import { type BackupResult, type FileSystemSource, LocalClient, LocalStore, runBackup } from '../src/index.ts'
+import {
+  type BackupResult,
+  connectAgent,
+  type FileSystemSource,
+  LocalClient,
+  LocalStore,
+  runBackup,
+  startAgent,
+} from '../src/index.ts'
 
 const MiB = 1024 * 1024
 
@@ -161,8 +175,50 @@ async function big(): Promise<void> {
   }
 }
 
+async function sparse(): Promise<void> {
+  const gib = Number(process.env.BIG_GIB ?? 10)
+  const base = mkdtempSync(join(tmpdir(), 'pxar-bench-'))
+  const agent =
+    process.env.VIA === 'agent'
+      ? await startAgent({
+          roots: { src: join(base, 'src') },
+          token: 'bench-token-0123456789',
+          certDir: join(base, 'cert'),
+        })
+      : undefined
+  try {
+    mkdirSync(join(base, 'src'))
+    const size = gib * 1024 * MiB
+    const fd = openSync(join(base, 'src', 'sparse.img'), 'w')
+    ftruncateSync(fd, size)
+    closeSync(fd)
+    const store = new LocalStore(await Datastore.create(join(base, 'ds'), { prefixDirs: 'lazy' }))
+    const source: FileSystemSource = agent
+      ? await connectAgent({
+          url: agent.url,
+          token: 'bench-token-0123456789',
+          fingerprint: agent.fingerprint,
+          root: 'src',
+        })
+      : new LocalClient(join(base, 'src'))
+    try {
+      line(
+        `sparse ${gib} GiB file, data${agent ? ' (agent)' : ''}`,
+        await runBackup(source, { store, backupId: 'sparse', mode: 'data' }),
+        size,
+      )
+    } finally {
+      await source.close()
+    }
+  } finally {
+    await agent?.close()
+    rmSync(base, { recursive: true, force: true })
+  }
+}
+
 const which = process.argv[2] ?? 'tree'
 if (which === 'tree') await tree()
 else if (which === 'small') await small()
 else if (which === 'big') await big()
+else if (which === 'sparse') await sparse()
 else throw new Error(`unknown benchmark ${which}`)

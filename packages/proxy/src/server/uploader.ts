@@ -5,7 +5,7 @@
  * can be injected between segments of fresh data, which forces a chunk boundary there.
  */
 import { createHash } from 'node:crypto'
-import { type BlobEncoder, type CryptConfig, storeDynamic } from '@pxar/datastore'
+import { type BlobEncoder, type CryptConfig, EncodePool, storeDynamic } from '@pxar/datastore'
 import type { BackupSession, IndexUpload } from './store.ts'
 
 const hex = (d: Uint8Array): string => Buffer.from(d.buffer, d.byteOffset, d.byteLength).toString('hex')
@@ -85,6 +85,8 @@ export interface ArchiveUploaderOptions {
   readonly known: Set<string>
   /** Called with the encoded size of every uploaded chunk. */
   readonly onUpload?: ((encodedBytes: number) => void) | undefined
+  /** Chunks being encoded or uploaded at once (default: encode workers + 2). */
+  readonly maxInFlight?: number | undefined
 }
 
 /** Upload result of one archive. */
@@ -160,8 +162,12 @@ export class ArchiveUploader {
     const channel = new ByteChannel(8 << 20)
     const base = this.#size
     const { known, onUpload } = this.#opts
+    const encoder = this.#opts.encoder
     const done = storeDynamic(channel, {
-      encoder: this.#opts.encoder,
+      encoder,
+      // Chunks being encoded or stored at once: one per encode worker plus two (the one being
+      // cut and hashed, the one being written), which bounds memory to a few maximum-size chunks.
+      maxInFlight: this.#opts.maxInFlight ?? (encoder instanceof EncodePool ? encoder.size : 1) + 2,
       ...(this.#opts.avgSize === undefined ? {} : { avgSize: this.#opts.avgSize }),
       ...(this.#opts.crypt ? { crypt: this.#opts.crypt } : {}),
       collectEntries: false,
