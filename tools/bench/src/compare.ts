@@ -28,6 +28,7 @@ const USAGE = `usage: pnpm bench:compare [options]
   --work DIR       datasets and repositories (default: $TMPDIR/pxar-bench-compare)
   --out DIR        where compare.json and compare.svg go (default tools/bench/results)
   --cli KIND       dist (built CLI, default) or source (through tsx)
+  --pxar-cli FILE  a built pxar-cli main.js to measure instead (e.g. of a clean checkout; no build)
   --no-build       do not run tsc -b for the dist CLI first
   --no-install     do not apt-get install missing restic/borgbackup/time
   --update-docs    rewrite the results section of docs/benchmarks.md and docs/benchmarks.svg
@@ -53,10 +54,10 @@ function positiveNumber(name: string, text: string): number {
   return n
 }
 
-/** Where the pxar-cli under test comes from. */
-export function pxarCli(kind: 'dist' | 'source'): PxarCli {
+/** Where the pxar-cli under test comes from (`main` overrides the built CLI's path). */
+export function pxarCli(kind: 'dist' | 'source', main?: string): PxarCli {
   if (kind === 'dist')
-    return { kind, file: process.execPath, args: [join(REPO_ROOT, 'apps/pxar-cli/dist/main.js')] }
+    return { kind, file: process.execPath, args: [main ?? join(REPO_ROOT, 'apps/pxar-cli/dist/main.js')] }
   return {
     kind,
     file: process.execPath,
@@ -99,6 +100,7 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
         work: { type: 'string', default: join(tmpdir(), 'pxar-bench-compare') },
         out: { type: 'string', default: join(REPO_ROOT, 'tools/bench/results') },
         cli: { type: 'string', default: 'dist' },
+        'pxar-cli': { type: 'string' },
         'no-build': { type: 'boolean', default: false },
         'no-install': { type: 'boolean', default: false },
         'update-docs': { type: 'boolean', default: false },
@@ -130,8 +132,10 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
       const note = installMissing(tools)
       if (note !== undefined) io.stderr(`${note}\n`)
     }
-    const cli = pxarCli(values.cli)
-    if (values.cli === 'dist' && !values['no-build']) {
+    const main = values['pxar-cli'] === undefined ? undefined : resolve(values['pxar-cli'])
+    if (main !== undefined && values.cli !== 'dist') throw new Error('--pxar-cli needs --cli dist')
+    const cli = pxarCli(values.cli, main)
+    if (values.cli === 'dist' && main === undefined && !values['no-build']) {
       io.stderr('building pxar-cli (tsc -b apps/pxar-cli)\n')
       execFileSync(
         process.execPath,
