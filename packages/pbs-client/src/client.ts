@@ -379,6 +379,9 @@ export class PbsClient {
       {
         createConnection: () => upgraded.socket as unknown as import('node:stream').Duplex,
         settings: H2_CLIENT_SETTINGS,
+        // Node's default cap (10 MB) is far below what the windows let the server send; over it,
+        // new streams fail with ENHANCE_YOUR_CALM. The request concurrency bounds the real use.
+        maxSessionMemory: 256,
       },
     )
     await new Promise<void>((resolve, reject) => {

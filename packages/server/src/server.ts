@@ -48,6 +48,9 @@ export function serverPaths(datastoreDir: string): { certDir: string; tokenFile:
   return { certDir, tokenFile: join(certDir, 'tokens.json') }
 }
 
+/** HTTP/2 session memory cap in MB (Node's `maxSessionMemory`; its default is 10). */
+const H2_MAX_SESSION_MEMORY_MB = 256
+
 /** Options of {@link startServer}. */
 export interface ServerOptions {
   /** Datastore directory (opened, or created with lazy prefix directories if it has no `.chunks`), or an open Datastore. */
@@ -396,7 +399,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           return
         }
         if (head.length > 0) socket.unshift(head)
-        const session = http2.performServerHandshake(socket, { settings: H2_SETTINGS })
+        // Node's default session memory cap (10 MB) is below what the 32 MiB windows let a client
+        // have in flight; over the cap, new streams are refused with ENHANCE_YOUR_CALM. The windows
+        // and the stream limit bound the real use.
+        const session = http2.performServerHandshake(socket, {
+          settings: H2_SETTINGS,
+          maxSessionMemory: H2_MAX_SESSION_MEMORY_MB,
+        })
         sessions.add(session)
         session.on('close', () => sessions.delete(session))
         session.on('connect', () => {
