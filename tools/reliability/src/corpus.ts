@@ -14,6 +14,8 @@ import {
   PXAR_HARDLINK_LO,
   PXAR_PAYLOAD_HI,
   PXAR_PAYLOAD_LO,
+  PXAR_PAYLOAD_REF_HI,
+  PXAR_PAYLOAD_REF_LO,
   PXAR_SYMLINK_HI,
   PXAR_SYMLINK_LO,
   symlinkMetadata,
@@ -398,4 +400,100 @@ export function hostileArchives(outside: string): HostileArchive[] {
     code: 'ERR_PXAR_SIZE',
   })
   return out
+}
+
+/** One hostile split archive: `.mpxar` metadata and `.ppxar` payload. */
+export interface HostileSplitArchive {
+  readonly name: string
+  readonly description: string
+  readonly metadata: Uint8Array
+  readonly payload: Uint8Array
+  readonly expect: Expectation
+  /** The error code a refusal carries. */
+  readonly code?: string
+}
+
+/** Encodes a split (v2) archive whose root directory gets the entries `fn` adds. */
+export function buildSplitArchive(fn: (enc: Encoder) => void): { metadata: Uint8Array; payload: Uint8Array } {
+  const meta = new BufferSink()
+  const payload = new BufferSink()
+  const enc = new Encoder(meta, DIR, { payload })
+  fn(enc)
+  enc.finish()
+  enc.close()
+  return { metadata: meta.takeBytes(), payload: payload.takeBytes() }
+}
+
+/**
+ * Split archives whose payload references lie: past the end of the payload, claiming huge
+ * sizes, into the middle of another file's data, or at the stream's start marker.
+ */
+export function hostileSplitArchives(): HostileSplitArchive[] {
+  const two = buildSplitArchive((e) => {
+    e.addFile('a', FILE, Buffer.from('first file data'))
+    e.addFile('b', FILE, Buffer.from('second file data'))
+  })
+  /** A copy of the metadata with the nth PAYLOAD_REF's offset and/or size replaced. */
+  const ref = (nth: number, offset?: bigint, size?: bigint): Uint8Array => {
+    const b = Buffer.from(two.metadata)
+    const at = findHeader(b, PXAR_PAYLOAD_REF_LO, PXAR_PAYLOAD_REF_HI, nth)
+    if (offset !== undefined) b.writeBigUInt64LE(offset, at + 16)
+    if (size !== undefined) b.writeBigUInt64LE(size, at + 24)
+    return new Uint8Array(b)
+  }
+  const firstOffset = (): bigint => {
+    const b = Buffer.from(two.metadata)
+    return b.readBigUInt64LE(findHeader(b, PXAR_PAYLOAD_REF_LO, PXAR_PAYLOAD_REF_HI, 0) + 16)
+  }
+  const len = BigInt(two.payload.length)
+  return [
+    {
+      name: 'ref-past-end',
+      description: 'a payload reference past the end of the payload stream',
+      metadata: ref(0, len + 4096n),
+      payload: two.payload,
+      expect: 'refuse',
+      code: 'ERR_PXAR_INVALID_DATA',
+    },
+    {
+      name: 'ref-huge-size',
+      description: 'a payload reference claiming 1 TiB',
+      metadata: ref(0, undefined, 1n << 40n),
+      payload: two.payload,
+      expect: 'refuse',
+      code: 'ERR_PXAR_INVALID_DATA',
+    },
+    {
+      name: 'ref-u64-offset',
+      description: 'a payload reference at offset 2^64-1',
+      metadata: ref(0, (1n << 64n) - 1n),
+      payload: two.payload,
+      expect: 'refuse',
+      code: 'ERR_PXAR_SIZE',
+    },
+    {
+      name: 'ref-into-data',
+      description: "a payload reference into the middle of another file's data",
+      metadata: ref(1, firstOffset() + 20n),
+      payload: two.payload,
+      expect: 'refuse',
+      code: 'ERR_PXAR_INVALID_DATA',
+    },
+    {
+      name: 'ref-start-marker',
+      description: 'a payload reference at the start marker of the payload stream',
+      metadata: ref(0, 0n),
+      payload: two.payload,
+      expect: 'refuse',
+      code: 'ERR_PXAR_INVALID_DATA',
+    },
+    {
+      name: 'payload-truncated',
+      description: 'the payload stream cut in the middle of the second file',
+      metadata: two.metadata,
+      payload: two.payload.subarray(0, two.payload.length - 8),
+      expect: 'refuse',
+      code: 'ERR_PXAR_INVALID_DATA',
+    },
+  ]
 }

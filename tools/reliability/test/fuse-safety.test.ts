@@ -11,8 +11,8 @@ import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openAccessor, type ReadAt } from '../../../packages/codec/src/index.ts'
 import { fileMetadata, symlinkMetadata } from '../../../packages/format/src/index.ts'
-import { ERRNO, mount, PxarFilesystem } from '../../../packages/fuse/src/index.ts'
-import { buildArchive, type HostileArchive, hostileArchives } from '../src/index.ts'
+import { ERRNO, mount, openSource, PxarFilesystem } from '../../../packages/fuse/src/index.ts'
+import { buildArchive, type HostileArchive, hostileArchives, hostileSplitArchives } from '../src/index.ts'
 import { makeSentinel, tempDir, treeState } from './helpers.ts'
 
 const execFileP = promisify(execFile)
@@ -82,7 +82,7 @@ async function explore(fs: PxarFilesystem): Promise<{ paths: string[]; errors: n
           const buf = new Uint8Array(Math.min(st.size, 1 << 16))
           const n = await fs.read(fd, buf, 0)
           if (n < 0) errors.push(n)
-          await fs.release(fd)
+          fs.release(fd)
         }
       }
     }
@@ -122,6 +122,35 @@ describe('PxarFilesystem over hostile archives', () => {
       }
       if (a.name === 'symlink-absolute-target') {
         expect(decoder.decode((await fs.readlink('/abs')) as Uint8Array)).toBe(join(outside, 'sentinel'))
+      }
+    }
+  })
+
+  it('split archives with lying payload references read as I/O errors, never foreign bytes', async () => {
+    for (const a of hostileSplitArchives()) {
+      const file = join(base, `${a.name}.mpxar`)
+      await writeFile(file, a.metadata)
+      await writeFile(join(base, `${a.name}.ppxar`), a.payload)
+      const src = await openSource({ kind: 'split', metadata: file })
+      try {
+        const fs = new PxarFilesystem(src.accessor)
+        const { errors } = await explore(fs)
+        for (const e of errors) expect(e, a.name).toBe(-ERRNO.EIO)
+        // whatever is readable is exactly one file's own data
+        for (const [p, want] of [
+          ['/a', 'first file data'],
+          ['/b', 'second file data'],
+        ] as const) {
+          const fd = await fs.open(p)
+          if (fd < 0) continue
+          const buf = new Uint8Array(64)
+          const n = await fs.read(fd, buf, 0)
+          if (n >= 0) expect(decoder.decode(buf.subarray(0, n)), `${a.name} ${p}`).toBe(want)
+          else expect(n).toBe(-ERRNO.EIO)
+          fs.release(fd)
+        }
+      } finally {
+        await src.close()
       }
     }
   })

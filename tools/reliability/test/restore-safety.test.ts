@@ -16,7 +16,7 @@ import {
 } from '../../../packages/datastore/src/index.ts'
 import { isPxarError } from '../../../packages/format/src/index.ts'
 import { type RestoreOptions, restoreFile, restoreSnapshot } from '../../../packages/proxy/src/index.ts'
-import { type HostileArchive, hostileArchives } from '../src/index.ts'
+import { type HostileArchive, hostileArchives, hostileSplitArchives } from '../src/index.ts'
 import { cli, makeSentinel, tempDir, treeState } from './helpers.ts'
 
 let base: string
@@ -190,6 +190,29 @@ describe('restore of hostile archives', () => {
       }
       await expectUntouched(parent, ['target'])
     }
+  })
+
+  it('split archives with lying payload references are refused (restoreFile and pxar-cli extract)', async () => {
+    for (const a of hostileSplitArchives()) {
+      const dir = join(base, 'split', a.name)
+      await mkdir(dir, { recursive: true })
+      await writeFile(join(dir, 'x.mpxar'), a.metadata)
+      await writeFile(join(dir, 'x.ppxar'), a.payload)
+      const err = await restoreFile(join(dir, 'x.mpxar'), join(dir, 'target')).catch((e: unknown) => e)
+      expect(err, a.name).toSatisfy(isPxarError)
+      expect((err as { code: string }).code, a.name).toBe(a.code)
+      const r = await cli([
+        '--output-format',
+        'json',
+        'extract',
+        join(dir, 'x.mpxar'),
+        join(dir, 'cli-target'),
+      ])
+      expect(r.code, a.name).toBe(1)
+      expect(JSON.parse(r.stderr.trim().split('\n').pop()!)).toMatchObject({ error: { code: a.code } })
+      expect((await readdir(dir)).sort()).toEqual(['cli-target', 'target', 'x.mpxar', 'x.ppxar'])
+    }
+    expect(await treeState(outside)).toEqual(outsideState)
   })
 
   it('restoring over a target whose subdirectory is a planted symlink never writes through it', async () => {
