@@ -4,7 +4,18 @@
  * refused (typed error) or contained, and a sentinel directory beside the target, plus the
  * directory holding both, stay exactly as they were.
  */
-import { lstat, mkdir, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises'
+import {
+  link,
+  lstat,
+  mkdir,
+  readdir,
+  readFile,
+  readlink,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -192,6 +203,27 @@ describe('restore of hostile archives', () => {
     }
   })
 
+  it('overwriting never writes through a planted hardlink or symlink to an outside file', async () => {
+    const a = corpus.find((c) => c.name === 'duplicate-files')!
+    // the first file of that archive is named f1
+    for (const plant of ['hardlink', 'symlink'] as const) {
+      const target = join(base, `planted-${plant}`, 'target')
+      await mkdir(target, { recursive: true })
+      if (plant === 'hardlink') await link(join(outside, 'sentinel'), join(target, 'f1'))
+      else await symlink(join(outside, 'sentinel'), join(target, 'f1'))
+      const err = await restoreFile(join(base, 'archives', `${a.name}.pxar`), target, {
+        overwrite: true,
+        allowExistingDirs: true,
+      }).catch((e: unknown) => e)
+      // the archive itself is refused (duplicate), but only after f1 was replaced, not written through
+      expect(err).toSatisfy(isPxarError)
+      expect(await readFile(join(target, 'f1'), 'utf8')).toBe('one')
+      expect((await lstat(join(target, 'f1'))).isFile()).toBe(true)
+      expect((await lstat(join(outside, 'sentinel'))).nlink).toBe(1)
+      expect(await treeState(outside)).toEqual(outsideState)
+    }
+  })
+
   it('split archives with lying payload references are refused (restoreFile and pxar-cli extract)', async () => {
     for (const a of hostileSplitArchives()) {
       const dir = join(base, 'split', a.name)
@@ -221,7 +253,6 @@ describe('restore of hostile archives', () => {
     const parent = join(base, 'planted')
     const target = join(parent, 'target')
     await mkdir(target, { recursive: true })
-    const { symlink } = await import('node:fs/promises')
     await symlink(outside, join(target, 'd1'))
     for (const options of [{ allowExistingDirs: true }, { allowExistingDirs: true, overwrite: true }]) {
       const err = await restoreFile(join(base, 'archives', `${a.name}.pxar`), target, options).catch(
