@@ -3,7 +3,7 @@
  * snapshot (plain and encrypted) is detected by `verifySnapshot`, by `pxar-cli verify` (exit
  * code 3, the damaged snapshot named) and by a restore that reads the damaged part.
  */
-import { open, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { open, readdir, readFile, rename, rm, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -206,4 +206,36 @@ describe('a flipped bit is detected', () => {
       }
     })
   }
+
+  it('a missing or truncated chunk and a missing index are detected too', async () => {
+    for (const kind of ['plain', 'enc'] as const) {
+      const files = await chunkFiles(kind)
+      const victim = files[Math.floor(files.length / 2)]!
+      await rename(victim, `${victim}.away`)
+      try {
+        await expectVerifyFails(kind, `${kind} missing chunk`)
+        await expectRestoreFails(kind, `${kind} missing chunk`)
+        await expectCliVerifyFails(kind, `${kind} missing chunk (cli)`)
+      } finally {
+        await rename(`${victim}.away`, victim)
+      }
+      const saved = await readFile(victim)
+      await truncate(victim, Math.floor(saved.length / 2))
+      try {
+        await expectVerifyFails(kind, `${kind} truncated chunk`)
+        await expectRestoreFails(kind, `${kind} truncated chunk`)
+      } finally {
+        await writeFile(victim, saved)
+      }
+      const index = join(ds.snapshotDir(snaps[kind].dir), 'root.pxar.didx')
+      await rename(index, `${index}.away`)
+      try {
+        await expectVerifyFails(kind, `${kind} missing index`)
+        await expectRestoreFails(kind, `${kind} missing index`)
+      } finally {
+        await rename(`${index}.away`, index)
+      }
+    }
+    expect((await cli(['verify', '--store', storePath, '--keyfile', keyFile])).code).toBe(0)
+  })
 })

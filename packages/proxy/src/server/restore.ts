@@ -35,7 +35,7 @@ import {
   IndexReadAt,
   readDynamicIndexFile,
 } from '@pxar/datastore'
-import { ACL_NO_MASK, type Acl, type Metadata, PxarError } from '@pxar/format'
+import { ACL_NO_MASK, type Acl, isPxarError, type Metadata, PxarError } from '@pxar/format'
 import { compilePattern, type PathPattern } from './patterns.ts'
 
 const execFileP = promisify(execFile)
@@ -538,7 +538,14 @@ export async function restoreSnapshot(
   const open_ = async (n: string): Promise<IndexReadAt> => {
     const f = manifest.files.find((x) => x.filename === n)
     if (!f) throw new PxarError('ERR_SNAPSHOT_NOT_FOUND', `snapshot has no archive ${n}`)
-    const index = await readDynamicIndexFile(`${ds.snapshotDir(snapshot)}/${n}`)
+    const index = await readDynamicIndexFile(`${ds.snapshotDir(snapshot)}/${n}`).catch((err: unknown) => {
+      if (isPxarError(err)) throw err
+      if ((err as { code?: string }).code === 'ENOENT')
+        throw new PxarError('ERR_SNAPSHOT_NOT_FOUND', `archive ${n} of the manifest is missing`, {
+          cause: err,
+        })
+      throw new PxarError('ERR_STORE_IO', `cannot read ${n}`, { cause: err })
+    })
     index.verifyCsum(Buffer.from(f.csum, 'hex'))
     if (f.cryptMode === 'encrypt' && !options.crypt)
       throw new PxarError('ERR_BLOB_NO_KEY', `${n} is encrypted`)
