@@ -4,7 +4,7 @@
  */
 import { execFile } from 'node:child_process'
 import { constants as fsConstants } from 'node:fs'
-import { access, readFile, stat } from 'node:fs/promises'
+import { access, readFile, stat, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname, resolve } from 'node:path'
 import { PxarError } from '@pxar/format'
@@ -26,6 +26,12 @@ export interface MountOptions extends PxarFilesystemOptions {
   readonly cacheTimeout?: number
   /** The FUSE device checked before mounting (default `/dev/fuse`). */
   readonly fuseDevice?: string
+  /**
+   * Kernel read-ahead of the mount in KiB (default 1024; 0 keeps the kernel's 128). More read-ahead
+   * keeps several read requests in flight, which sequential reads need to be fast; it is set through
+   * `/sys/class/bdi` and needs root (silently skipped otherwise).
+   */
+  readonly readAheadKb?: number
 }
 
 /** A mounted archive. */
@@ -287,6 +293,18 @@ function fusermount(mountpoint: string): Promise<void> {
   })
 }
 
+/** Sets the read-ahead of the mount's backing device info (best effort). */
+async function setReadAhead(mountpoint: string, kb: number): Promise<void> {
+  try {
+    const dev = (await stat(mountpoint, { bigint: true })).dev
+    const major = Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn))
+    const minor = Number((dev & 0xffn) | ((dev >> 12n) & ~0xffn))
+    await writeFile(`/sys/class/bdi/${major}:${minor}/read_ahead_kb`, `${kb}\n`)
+  } catch {
+    // not root, or no sysfs: the kernel's default stays
+  }
+}
+
 /**
  * Mounts an archive read-only.
  * @throws {PxarError} `ERR_FUSE_UNAVAILABLE` when /dev/fuse or the binding is missing,
@@ -299,6 +317,8 @@ function fusermount(mountpoint: string): Promise<void> {
  */
 export async function mount(options: MountOptions): Promise<Mounted> {
   const mountpoint = resolve(options.mountpoint)
+  const readAhead = options.readAheadKb ?? 1024
+  if (!Number.isSafeInteger(readAhead) || readAhead < 0) throw new RangeError('invalid readAheadKb')
   const Fuse = loadFuse()
   await checkEnvironment(mountpoint, options.fuseDevice ?? '/dev/fuse')
   const src: OpenedSource = await openSource(options.source)
@@ -325,6 +345,7 @@ export async function mount(options: MountOptions): Promise<Mounted> {
       cause: err,
     })
   }
+  if (readAhead > 0) await setReadAhead(mountpoint, readAhead)
   let closing: Promise<void> | undefined
   const unmount = (): Promise<void> => {
     closing ??= (async () => {

@@ -311,6 +311,26 @@ describe('mount (real FUSE)', () => {
     expect(await isMounted(mnt)).toBe(false)
   })
 
+  it('raises the kernel read-ahead of the mount (1024 KiB by default)', async () => {
+    requireFuse()
+    const source: MountSource = { kind: 'pxar', path: join(work, 'tree.pxar') }
+    for (const [readAheadKb, expected] of [
+      [undefined, '1024'],
+      [4096, '4096'],
+    ] as const) {
+      const mnt = await mkdtemp(join(work, 'mnt-'))
+      mounts.push(mnt)
+      const m = await mount({ source, mountpoint: mnt, ...(readAheadKb ? { readAheadKb } : {}) })
+      try {
+        const dev = (await sh(`mountpoint -d ${q(mnt)}`)).trim()
+        expect((await sh(`cat /sys/class/bdi/${dev}/read_ahead_kb`)).trim()).toBe(expected)
+      } finally {
+        await m.unmount()
+      }
+    }
+    await expect(mount({ source, mountpoint: work, readAheadKb: -1 })).rejects.toThrow(RangeError)
+  })
+
   it('fails with ERR_FUSE_UNAVAILABLE when the FUSE device is missing', async () => {
     requireFuse()
     const mnt = await mkdtemp(join(work, 'mnt-'))
