@@ -30,13 +30,87 @@ export interface RunLimits {
   readonly arrayBufferBytes: number
   /** Growth of the JS heap allowed across one input. */
   readonly heapBytes: number
+  /**
+   * Largest single buffer one input may make allocate: `max(allocationBytes, allocationFactor ×
+   * input length)`. Buffers sized from a length field that nothing checked show up here even when
+   * they are freed before the input ends.
+   */
+  readonly allocationBytes: number
+  readonly allocationFactor: number
 }
 
-/** Defaults: 5 s, 64 MiB of ArrayBuffers, 256 MiB of heap (inputs are at most about 1 MiB). */
+/** Defaults: 5 s, 64 MiB of ArrayBuffers, 256 MiB of heap, single buffers up to 16 MiB or 32× the input. */
 export const DEFAULT_LIMITS: RunLimits = {
   timeMs: 5000,
   arrayBufferBytes: 64 * 1024 * 1024,
   heapBytes: 256 * 1024 * 1024,
+  allocationBytes: 16 * 1024 * 1024,
+  allocationFactor: 32,
+}
+
+/** Records the largest buffer allocated through the global constructors and `Buffer` factories. */
+interface AllocationProbe {
+  largest: number
+  /** What allocated it (constructor name and size). */
+  what: string
+}
+
+let probe: AllocationProbe | undefined
+
+const TYPED_ARRAYS = [
+  'ArrayBuffer',
+  'SharedArrayBuffer',
+  'Uint8Array',
+  'Uint8ClampedArray',
+  'Int8Array',
+  'Uint16Array',
+  'Int16Array',
+  'Uint32Array',
+  'Int32Array',
+  'Float32Array',
+  'Float64Array',
+  'BigUint64Array',
+  'BigInt64Array',
+] as const
+
+/**
+ * Installs the allocation probe once per thread: the global typed-array and ArrayBuffer
+ * constructors become proxies that note numeric lengths (in bytes), and `Buffer.alloc`,
+ * `allocUnsafe`, `allocUnsafeSlow` note their sizes. Behaviour is otherwise unchanged.
+ */
+function installProbe(): AllocationProbe {
+  if (probe) return probe
+  const p: AllocationProbe = { largest: 0, what: '' }
+  const note = (what: string, n: unknown, unit: number): void => {
+    if (typeof n !== 'number' || !(n * unit > p.largest)) return
+    p.largest = n * unit
+    p.what = `${what}(${n})`
+  }
+  const g = globalThis as unknown as Record<string, unknown>
+  for (const name of TYPED_ARRAYS) {
+    const ctor = g[name] as (new (...args: unknown[]) => object) & { BYTES_PER_ELEMENT?: number }
+    if (typeof ctor !== 'function') continue
+    const unit = ctor.BYTES_PER_ELEMENT ?? 1
+    g[name] = new Proxy(ctor, {
+      construct(target, args, newTarget) {
+        note(name, args[0], unit)
+        return Reflect.construct(target, args, newTarget)
+      },
+    })
+  }
+  for (const name of ['alloc', 'allocUnsafe', 'allocUnsafeSlow'] as const) {
+    const orig = Buffer[name] as (size: number, ...rest: unknown[]) => Buffer
+    Object.defineProperty(Buffer, name, {
+      configurable: true,
+      writable: true,
+      value: function (this: unknown, size: number, ...rest: unknown[]) {
+        note(`Buffer.${name}`, size, 1)
+        return orig.call(this, size, ...rest)
+      },
+    })
+  }
+  probe = p
+  return p
 }
 
 function describe(err: unknown): string {
@@ -57,6 +131,9 @@ export async function runInput(
   limits: RunLimits = DEFAULT_LIMITS,
 ): Promise<Outcome> {
   const timeMs = target.timeMs ?? limits.timeMs
+  const allocations = installProbe()
+  allocations.largest = 0
+  allocations.what = ''
   const mem0 = process.memoryUsage()
   const t0 = performance.now()
   let outcome: Outcome
@@ -81,6 +158,14 @@ export async function runInput(
   if (outcome.kind === 'bug') return outcome
   if (ms > timeMs) {
     return { kind: 'bug', reason: 'slow', error: `took ${ms.toFixed(0)} ms (limit ${timeMs} ms)` }
+  }
+  const allowed = Math.max(limits.allocationBytes, limits.allocationFactor * input.length)
+  if (allocations.largest > allowed) {
+    return {
+      kind: 'bug',
+      reason: 'memory',
+      error: `allocated ${allocations.what} for a ${input.length}-byte input (limit ${allowed} bytes)`,
+    }
   }
   const mem1 = process.memoryUsage()
   const buffers = mem1.arrayBuffers - mem0.arrayBuffers

@@ -127,5 +127,15 @@ describe('harness', () => {
     expect(await runInput(hog, new Uint8Array(1))).toMatchObject({ kind: 'bug', reason: 'memory' })
     expect(keep?.length).toBe(128 * 1024 * 1024)
     keep = undefined
+    // a buffer sized from the input and dropped at once is caught too
+    const transient: Target = {
+      ...base,
+      name: 'a',
+      run: async (input) => {
+        void Buffer.allocUnsafeSlow(input.length * 1024 * 1024).length
+      },
+    }
+    expect(await runInput(transient, new Uint8Array(40))).toMatchObject({ kind: 'bug', reason: 'memory' })
+    expect((await runInput(transient, new Uint8Array(4))).kind).toBe('ok')
   })
 })
