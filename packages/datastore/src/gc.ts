@@ -7,7 +7,7 @@
  */
 import { open, readdir, readFile, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
-import { PxarError } from '@pxar/format'
+import { isPxarError, PxarError } from '@pxar/format'
 import { ioError, writeFileAtomic } from './atomic-file.ts'
 import { processAlive, touchPath } from './chunk-store.ts'
 import { toHex } from './digest.ts'
@@ -117,12 +117,14 @@ export async function readIndexDigests(
     throw ioError(`unable to read ${path}`, err)
   }
   const digests: Uint8Array[] = []
-  if (path.endsWith('.didx')) {
-    const idx = DynamicIndex.parse(bytes)
-    for (let i = 0; i < idx.count; i++) digests.push(idx.digest(i))
-    return { digests, size: idx.size }
+  let idx: DynamicIndex | FixedIndex
+  try {
+    idx = path.endsWith('.didx') ? DynamicIndex.parse(bytes) : FixedIndex.parse(bytes)
+  } catch (err) {
+    // name the damaged file: the whole run stops on it (as in PBS)
+    if (isPxarError(err)) throw new PxarError(err.code, `${path}: ${err.message}`, { cause: err })
+    throw err
   }
-  const idx = FixedIndex.parse(bytes)
   for (let i = 0; i < idx.count; i++) digests.push(idx.digest(i))
   return { digests, size: idx.size }
 }

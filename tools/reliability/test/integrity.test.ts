@@ -12,6 +12,7 @@ import {
   createKeyConfig,
   type Datastore,
   DynamicIndex,
+  garbageCollect,
   generateKey,
   serializeKeyConfig,
   verifySnapshot,
@@ -237,5 +238,20 @@ describe('a flipped bit is detected', () => {
       }
     }
     expect((await cli(['verify', '--store', storePath, '--keyfile', keyFile])).code).toBe(0)
+  })
+
+  it('garbage collection stops on a damaged index and names it', async () => {
+    const index = join(ds.snapshotDir(snaps.plain.dir), 'root.pxar.didx')
+    const undo = await flipBit(index, 4, 2)
+    try {
+      const err = await garbageCollect(ds).catch((e: unknown) => e)
+      expect(err).toSatisfy(isPxarError)
+      expect((err as Error).message).toContain(join('host', 'plain'))
+      const r = await cli(['gc', '--store', storePath])
+      expect(r.code).toBe(1)
+      expect(r.stderr).toContain(join('host', 'plain'))
+    } finally {
+      await undo()
+    }
   })
 })
