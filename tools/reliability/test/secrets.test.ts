@@ -5,14 +5,14 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { rm, writeFile } from 'node:fs/promises'
+import { rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createKeyConfig, generateKey, serializeKeyConfig } from '../../../packages/datastore/src/index.ts'
 import { getVersion, PbsClient } from '../../../packages/pbs-client/src/index.ts'
 import { type Agent, startAgent } from '../../../packages/proxy/src/index.ts'
-import { type RunningServer, startServer } from '../../../packages/server/src/index.ts'
-import { CLI_ARGV, cleanEnv, cliProcess, makeTree, REPO_ROOT, tempDir } from './helpers.ts'
+import { createTokenFile, type RunningServer, startServer } from '../../../packages/server/src/index.ts'
+import { CLI_ARGV, cleanEnv, cli, cliProcess, makeTree, REPO_ROOT, tempDir } from './helpers.ts'
 
 const TOKEN_ID = 'root@pam!leak'
 const SECRET = 'a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d'
@@ -189,5 +189,18 @@ describe('secrets stay out of output', () => {
     }
     expect(out).toMatch(/stopped/)
     expectNoSecret(out, 'serve output')
+  })
+
+  it('files holding secrets are private (0600)', async () => {
+    const mode = async (p: string): Promise<number> => (await stat(p)).mode & 0o777
+    expect(await mode(join(base, 'store', '.pxar-server', 'proxy.key'))).toBe(0o600)
+    expect(await mode(join(base, 'agent-cert', 'agent.key'))).toBe(0o600)
+    const tokens = join(base, 'tokens.json')
+    await createTokenFile(tokens, 'root@pam!file')
+    expect(await mode(tokens)).toBe(0o600)
+    const key = join(base, 'new-key.json')
+    const r = await cli(['key', 'create', key, '--kdf', 'none'])
+    expect(r.code, r.stderr).toBe(0)
+    expect(await mode(key)).toBe(0o600)
   })
 })
