@@ -4,12 +4,14 @@
  * proxmox-backup-client's.
  */
 import { createPublicKey } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import {
   changeKeyPassphrase,
   createKeyConfig,
   decryptKeyConfig,
+  encodeRsaEncryptedKeyBlob,
   formatFingerprint,
   generateKey,
   generateMasterKeyPair,
@@ -62,6 +64,65 @@ export async function loadKey(path: string): Promise<Awaited<ReturnType<typeof d
     what: `passphrase for ${path}`,
   })
   return decryptKeyConfig(kc, { password })
+}
+
+/** Name of the blob a backup stores the RSA-wrapped encryption key in. */
+export const RSA_KEY_BLOB_NAME = 'rsa-encrypted.key.blob'
+
+/**
+ * The master public key (PEM) a backup wraps its encryption key for, as proxmox-backup-client
+ * finds it: `--master-pubkey-file`, else `PBS_MASTER_PUBKEY` (`_FILE`, `_FD`), else the default
+ * `~/.config/proxmox-backup/master-public.pem` when it exists; undefined when there is none.
+ */
+export async function findMasterPubkey(option?: string): Promise<{ path: string; pem: string } | undefined> {
+  const read = async (
+    path: string,
+    required: boolean,
+  ): Promise<{ path: string; pem: string } | undefined> => {
+    let pem: string
+    try {
+      pem = await readFile(path, 'utf8')
+    } catch (err) {
+      if (!required && (err as { code?: string }).code === 'ENOENT') return undefined
+      if ((err as { code?: string }).code === 'ENOENT')
+        throw new CliError('ENOENT', `master public key ${path} does not exist`, {
+          hint: 'create one with `pxar-cli key create-master-key`',
+        })
+      throw err
+    }
+    describePublicKey(pem)
+    return { path, pem }
+  }
+  if (option !== undefined) return read(userPath(option), true)
+  const env = process.env
+  if (env.PBS_MASTER_PUBKEY) {
+    describePublicKey(env.PBS_MASTER_PUBKEY)
+    return { path: 'PBS_MASTER_PUBKEY', pem: env.PBS_MASTER_PUBKEY }
+  }
+  if (env.PBS_MASTER_PUBKEY_FILE) return read(userPath(env.PBS_MASTER_PUBKEY_FILE), true)
+  if (env.PBS_MASTER_PUBKEY_FD) {
+    const fd = Number(env.PBS_MASTER_PUBKEY_FD)
+    if (!Number.isSafeInteger(fd) || fd < 0)
+      throw new CliError('ERR_PASSWORD_SOURCE', 'PBS_MASTER_PUBKEY_FD is not a file descriptor')
+    const pem = readFileSync(fd, 'utf8')
+    describePublicKey(pem)
+    return { path: 'PBS_MASTER_PUBKEY_FD', pem }
+  }
+  return read(defaultMasterPubkeyPath(), false)
+}
+
+/**
+ * The `rsa-encrypted.key.blob` for the key file at `keyPath` (already decrypted as `key`),
+ * wrapped for the master public key `pem`: restorable with the master private key when the key
+ * file is lost (`proxmox-backup-client key restore-master…`-style recovery).
+ */
+export async function rsaEncryptedKeyBlob(
+  keyPath: string,
+  key: { readonly key: Uint8Array },
+  pem: string,
+): Promise<Uint8Array> {
+  const kc = await loadKeyConfig(keyPath)
+  return encodeRsaEncryptedKeyBlob(key.key, pem, { created: kc.created })
 }
 
 /** Writes a new file with mode 0600, refusing to overwrite; creates the parent directory (0700). */
