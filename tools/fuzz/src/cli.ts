@@ -107,6 +107,8 @@ async function fuzzTarget(
   const deadline = Date.now() + options.ms
   // a stuck input is one that runs this long (the in-worker limit catches slow async inputs first)
   const hangMs = Math.max(4 * (target.timeMs ?? DEFAULT_LIMITS.timeMs), 20_000)
+  // the process may use this much before a running input is blamed (baseline plus 3 GiB)
+  const rssLimit = process.memoryUsage.rss() + 3 * 1024 ** 3
   let start = 0
   while (Date.now() < deadline - 250) {
     const progress = new SharedArrayBuffer(8)
@@ -137,6 +139,20 @@ async function fuzzTarget(
       const watchdog = setInterval(() => {
         const i = Atomics.load(state, 0)
         const running = Atomics.load(state, 1) === 1
+        const rss = process.memoryUsage.rss()
+        if (running && rss > rssLimit) {
+          // buffers live outside the worker's heap cap: stop a runaway input from out here
+          record(i, {
+            kind: 'bug',
+            reason: 'memory',
+            error: `process RSS reached ${rss} bytes (worker stopped)`,
+          })
+          report.restarts++
+          report.executions += i - start + 1
+          void worker.terminate()
+          finish({ done: false, next: i + 1 })
+          return
+        }
         if (i !== last || !running) {
           last = i
           since = Date.now()
@@ -153,7 +169,7 @@ async function fuzzTarget(
           void worker.terminate()
           finish({ done: false, next: i + 1 })
         }
-      }, 500)
+      }, 200)
       worker.on('message', (m: WorkerMessage) => {
         if (m.type === 'failure') record(m.i, m.outcome)
         else {

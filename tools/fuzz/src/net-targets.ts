@@ -644,7 +644,19 @@ function backupSeeds(): Seed[] {
     ),
     'POST /finish',
   ])
+  const read = [
+    `READER store=store&backup-type=vm&backup-id=100&backup-time=${BASE_TIME}`,
+    'GET /',
+    `GET /chunk?digest=${fixedDigest}`,
+    'GET /download?file-name=drive.img.fidx',
+    `GET /chunk?digest=${fixedDigest}`,
+    'GET /download?file-name=index.json.blob',
+    'GET /download?file-name=missing.didx',
+    'GET /download?file-name=..',
+    'GET /speedtest',
+  ]
   return [
+    { name: 'reader', bytes: joinSections(read) },
     { name: 'dynamic', bytes: withBodies(full) },
     { name: 'fixed', bytes: joinSections(fixed) },
     { name: 'short', bytes: joinSections([upgrade, 'POST /finish']) },
@@ -658,17 +670,21 @@ function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out
 }
 
-/** Upgrades a TLS connection to the backup protocol; the HTTP/2 session, or the refusal's status. */
+/** Upgrades a TLS connection to the backup or reader protocol; the HTTP/2 session, or none after a refusal. */
 async function upgrade(
   port: number,
+  reader: boolean,
   query: string,
   timeoutMs: number,
 ): Promise<{ session?: http2.ClientHttp2Session; socket: tls.TLSSocket }> {
   const socket = await tlsConnect(port)
   socket.on('error', () => {})
+  const [path, protocol] = reader
+    ? ['reader', 'proxmox-backup-reader-protocol-v1']
+    : ['backup', 'proxmox-backup-protocol-v1']
   socket.write(
-    `GET /api2/json/backup?${query} HTTP/1.1\r\nhost: localhost\r\nconnection: upgrade\r\n` +
-      `upgrade: proxmox-backup-protocol-v1\r\nauthorization: ${AUTH}\r\n\r\n`,
+    `GET /api2/json/${path}?${query} HTTP/1.1\r\nhost: localhost\r\nconnection: upgrade\r\n` +
+      `upgrade: ${protocol}\r\nauthorization: ${AUTH}\r\n\r\n`,
   )
   const head = await new Promise<string>((resolve, reject) => {
     let got = ''
@@ -752,8 +768,9 @@ const serverBackup: Target = defineTarget({
 async function runSession(s: ServerState, input: Uint8Array): Promise<void> {
   const [first, ...requests] = splitSections(input)
   const line = dec.decode(first)
-  if (!line.startsWith('BACKUP ')) return
-  const { session, socket } = await upgrade(s.server.port, line.slice(7), 8000)
+  const reader = line.startsWith('READER ')
+  if (!reader && !line.startsWith('BACKUP ')) return
+  const { session, socket } = await upgrade(s.server.port, reader, line.slice(7), 8000)
   try {
     if (!session) return
     for (const r of requests.slice(0, 32)) {
