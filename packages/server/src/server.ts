@@ -200,6 +200,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const method = req.method ?? 'GET'
     if (!url.pathname.startsWith('/api2/json/')) throw new HttpError(404, `Path '${url.pathname}' not found.`)
     const path = url.pathname.slice('/api2/json'.length).replace(/\/+$/, '')
+    // authentication comes before anything of the request is read or parsed (except the login)
+    const login = method === 'POST' && path === '/access/ticket'
+    const who = login ? undefined : await authenticate(req)
     const query = queryParams(req.url ?? '')
     const upload = method === 'POST' && path.endsWith('/upload-backup-log')
     let params = Params.fromSearch(query)
@@ -225,16 +228,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         }
       }
     }
-    if (method === 'POST' && path === '/access/ticket') {
+    if (login) {
       const user = params.string('username')
-      const login = auth.login(user, params.string('password'))
-      if (!login) {
+      const ticket = auth.login(user, params.string('password'))
+      if (!ticket) {
         if (authDelay > 0) await sleep(authDelay)
         throw new HttpError(401, 'authentication failure')
       }
-      return sendJson(res, login)
+      return sendJson(res, ticket)
     }
-    const who = await authenticate(req)
+    if (!who) throw new HttpError(401, 'authentication failed - invalid credentials')
     if (method === 'GET' && path === '/version')
       return sendJson(res, { version: '3.2', release: '4', repoid: 'pxar' })
     if (method === 'GET' && path === '/admin/datastore')

@@ -182,6 +182,20 @@ describe('server authentication on every route', () => {
     }
   })
 
+  it('authenticates before reading or parsing a request body', async () => {
+    const path = '/api2/json/admin/datastore/store/namespace'
+    for (const [type, body] of [
+      ['application/json', '{not json'],
+      ['application/json', '[1,2,3]'],
+      ['text/plain', 'hello'],
+      ['application/json', JSON.stringify({ pad: 'x'.repeat(100 * 1024) })],
+    ] as const) {
+      const res = await request('POST', path, { 'content-type': type }, body).catch((e: unknown) => e)
+      if (res instanceof Error) continue // cut while still sending: no answer leaked either
+      expect((res as Reply).status, `${type} ${body.slice(0, 20)}`).toBe(401)
+    }
+  })
+
   it('refuses a wrong password at login', async () => {
     const res = await request(
       'POST',
