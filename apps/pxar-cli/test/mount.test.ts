@@ -269,6 +269,58 @@ describe('pxar-cli mount', () => {
     expect(typeof res.pid).toBe('number')
   })
 
+  it('--daemon returns once mounted, prints the pid, and the mount lives until SIGTERM', async () => {
+    requireFuse()
+    const repo = `${TOKEN_ID}@127.0.0.1:${server!.port}:${server!.name}`
+    const cases: { args: (mnt: string) => string[]; env: Record<string, string> }[] = [
+      {
+        args: (mnt) => ['host/web', 'root', mnt, '--store', store, '--keyfile', join(home, 'key.json')],
+        env: {},
+      },
+      {
+        args: (mnt) => ['host/pbs', 'root.mpxar.didx', mnt, '--repository', repo],
+        env: { PBS_PASSWORD: TOKEN_SECRET, PBS_FINGERPRINT: server!.fingerprint },
+      },
+    ]
+    for (const c of cases) {
+      const mnt = await newMountpoint()
+      const r = await run(['mount', '--daemon', ...c.args(mnt), '--output-format', 'json'], {
+        env: { ...env, ...c.env },
+      })
+      expect(r.code, r.stderr).toBe(0)
+      const res = JSON.parse(r.stdout) as { pid: number; mountpoint: string }
+      expect(res.mountpoint).toBe(mnt)
+      expect(await isMounted(mnt)).toBe(true)
+      try {
+        await compare(mnt)
+      } finally {
+        process.kill(res.pid, 'SIGTERM')
+      }
+      const deadline = Date.now() + 60_000
+      const alive = (): boolean => {
+        try {
+          process.kill(res.pid, 0)
+          return true
+        } catch {
+          return false
+        }
+      }
+      while ((alive() || (await isMounted(mnt))) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+      expect(alive()).toBe(false)
+      expect(await isMounted(mnt)).toBe(false)
+    }
+    // errors of the background process reach the command line
+    const mnt = await newMountpoint()
+    const bad = await run(['mount', '--daemon', 'host/web', 'root', mnt, '--store', store], { env })
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toMatch(
+      /^pxar-cli: error: the snapshot is encrypted or signed: .*\(pass --keyfile\)\n$/,
+    )
+    expect(await isMounted(mnt)).toBe(false)
+  })
+
   it('returns (exit 0) when unmounted from outside with fusermount -u', async () => {
     requireFuse()
     const mnt = await newMountpoint()

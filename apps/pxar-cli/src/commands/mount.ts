@@ -4,23 +4,26 @@
  * the mount is removed from outside (`fusermount -u`) or the process is interrupted
  * (SIGINT/SIGTERM unmount cleanly and exit 0).
  */
+import { spawn } from 'node:child_process'
 import { constants as fsConstants } from 'node:fs'
 import { access, readdir, stat } from 'node:fs/promises'
-import {
-  type BackupDir,
-  type BackupManifest,
-  type CryptConfig,
-  checkManifestFingerprint,
-} from '@pxar/datastore'
+import { type BackupDir, type BackupManifest, CryptConfig, checkManifestFingerprint } from '@pxar/datastore'
 import { isPxarError } from '@pxar/format'
 import { isMounted, type MountSource, mountAndWait } from '@pxar/fuse'
 import { listSnapshots, PbsReader } from '@pxar/pbs-client'
 import type { Command } from 'commander'
 import { action, type Context } from '../context.ts'
-import { CliError, usageError } from '../errors.ts'
+import { CliError, describeError, type ErrorReport, usageError } from '../errors.ts'
 import type { Output } from '../output.ts'
+import { passwordFromEnv, readPassword } from '../password.ts'
 import { userPath } from '../paths.ts'
-import { openRepository, remoteError, repositoryOption, resolveTarget } from '../repository.ts'
+import {
+  openRepository,
+  REPOSITORY_PASSWORD_ENV,
+  remoteError,
+  repositoryOption,
+  resolveTarget,
+} from '../repository.ts'
 import {
   nsOption,
   openStore,
@@ -40,7 +43,24 @@ interface MountOpts {
   keyfile?: string
   payload?: string
   allowOther?: boolean
+  daemon?: boolean
 }
+
+/** Environment variable marking the detached child of `mount --daemon`. */
+const DAEMON_ENV = 'PXAR_MOUNT_DAEMON'
+
+/** What the parent of `mount --daemon` resolved on the terminal and hands to the child over IPC. */
+interface DaemonSecrets {
+  /** Raw encryption key of `--keyfile`. */
+  readonly key?: number[] | undefined
+  /** Password or token secret of `--repository`. */
+  readonly password?: string | undefined
+}
+
+/** Messages of the daemon child to its parent. */
+type DaemonReport =
+  | { readonly mounted: Record<string, unknown>; readonly label: string; readonly mountpoint: string }
+  | { readonly error: ErrorReport }
 
 /** The FUSE device the mount needs. */
 const FUSE_DEVICE = '/dev/fuse'
@@ -210,8 +230,17 @@ async function remoteSnapshotPlan(
   archive: string,
   opts: MountOpts,
   crypt: CryptConfig | undefined,
+  secrets: DaemonSecrets | undefined,
 ): Promise<Plan> {
-  const repo = await openRepository(repository)
+  const repo = await openRepository(
+    repository,
+    secrets === undefined
+      ? {}
+      : {
+          env: { ...process.env, [REPOSITORY_PASSWORD_ENV]: secrets.password },
+          prompt: false,
+        },
+  )
   let reader: PbsReader | undefined
   try {
     const spec = parseSnapshot(snapshot, parseNs(opts.ns), true)
@@ -273,6 +302,7 @@ export function registerMountCommands(program: Command, ctx: Context): void {
     .addOption(nsOption())
     .option('--keyfile <path>', 'key of an encrypted backup')
     .option('--payload <file>', 'payload (.ppxar) of a split archive (default: beside the .mpxar)')
+    .option('--daemon', 'mount in a detached background process: print its pid once mounted, then return')
     .option(
       '--allow-other',
       'let other users access the mount (non-root: user_allow_other in /etc/fuse.conf)',
@@ -291,41 +321,72 @@ export function registerMountCommands(program: Command, ctx: Context): void {
             'a snapshot names its payload index itself',
           )
         await checkMountpoint(mountpoint)
+        if (opts.daemon === true) {
+          await startDaemon(out, cmd, opts, snapshotForm)
+          return
+        }
+        const child = process.env[DAEMON_ENV] === '1' && process.send !== undefined
+        const secrets = child ? await receiveSecrets() : undefined
         let plan: Plan
-        if (snapshotForm) {
-          const target = resolveTarget(cmd)
-          const crypt = opts.keyfile ? (await loadKey(userPath(opts.keyfile))).cryptConfig : undefined
-          plan =
-            target.kind === 'remote'
-              ? await remoteSnapshotPlan(target.repository, first as string, second as string, opts, crypt)
-              : await localSnapshotPlan(
-                  first as string,
-                  second as string,
-                  { ...opts, store: target.path },
-                  crypt,
-                )
-        } else {
-          const source = await fileSource(first as string, opts)
-          const path = source.kind === 'pxar' ? source.path : source.kind === 'split' ? source.metadata : ''
-          plan = { source, label: path, json: { archive: path } }
+        try {
+          if (snapshotForm) {
+            const target = resolveTarget(cmd)
+            let crypt: CryptConfig | undefined
+            if (secrets?.key !== undefined) crypt = new CryptConfig(Uint8Array.from(secrets.key))
+            else if (opts.keyfile) crypt = (await loadKey(userPath(opts.keyfile))).cryptConfig
+            plan =
+              target.kind === 'remote'
+                ? await remoteSnapshotPlan(
+                    target.repository,
+                    first as string,
+                    second as string,
+                    opts,
+                    crypt,
+                    secrets,
+                  )
+                : await localSnapshotPlan(
+                    first as string,
+                    second as string,
+                    { ...opts, store: target.path },
+                    crypt,
+                  )
+          } else {
+            const source = await fileSource(first as string, opts)
+            const path = source.kind === 'pxar' ? source.path : source.kind === 'split' ? source.metadata : ''
+            plan = { source, label: path, json: { archive: path } }
+          }
+        } catch (err) {
+          if (child) report({ error: describeError(err) })
+          throw err
         }
         try {
-          await runMount(out, plan, mountpoint, opts)
+          await runMount(out, plan, mountpoint, opts, child)
         } catch (err) {
           if (plan.source.kind === 'pbs') await plan.source.reader.close().catch(() => {})
+          if (child) report({ error: describeError(err) })
           throw err
         }
       }),
     )
 }
 
-async function runMount(out: Output, plan: Plan, mountpoint: string, opts: MountOpts): Promise<void> {
+async function runMount(
+  out: Output,
+  plan: Plan,
+  mountpoint: string,
+  opts: MountOpts,
+  child: boolean,
+): Promise<void> {
   try {
     await mountAndWait({
       source: plan.source,
       mountpoint,
       allowOther: opts.allowOther === true,
       onMounted: () => {
+        if (child) {
+          report({ mounted: { ...plan.json, mountpoint, pid: process.pid }, label: plan.label, mountpoint })
+          return
+        }
         void out.result({ ...plan.json, mountpoint, pid: process.pid }, () => [
           `mounted ${plan.label} on ${mountpoint}`,
           `unmount with Ctrl-C or: fusermount -u ${mountpoint}`,
@@ -345,4 +406,68 @@ async function runMount(out: Output, plan: Plan, mountpoint: string, opts: Mount
     throw keyError(err, opts.keyfile)
   }
   out.info(`unmounted ${mountpoint}`)
+}
+
+/** Sends a report to the parent of a daemon child and lets go of it. */
+function report(message: DaemonReport): void {
+  if (process.send === undefined || !process.connected) return
+  process.send(message, () => process.disconnect())
+}
+
+/** The secrets the daemon parent sends first. */
+function receiveSecrets(): Promise<DaemonSecrets> {
+  return new Promise((resolve) => process.once('message', (m) => resolve(m as DaemonSecrets)))
+}
+
+/** The command line without `--daemon`, for the child. */
+function childArgs(): string[] {
+  return process.argv.slice(2).filter((a) => a !== '--daemon')
+}
+
+/**
+ * `mount --daemon`: resolves what needs the terminal (key passphrase, repository password), starts
+ * the same command detached (own session, no terminal), hands the secrets over IPC, and returns
+ * once the child reports the mount (or its error).
+ */
+async function startDaemon(out: Output, cmd: Command, opts: MountOpts, snapshotForm: boolean): Promise<void> {
+  const secrets: { key?: number[]; password?: string } = {}
+  if (snapshotForm) {
+    if (opts.keyfile) secrets.key = [...(await loadKey(userPath(opts.keyfile))).cryptConfig.encKey]
+    if (resolveTarget(cmd).kind === 'remote') {
+      const password =
+        passwordFromEnv(REPOSITORY_PASSWORD_ENV) ??
+        (process.stdin.isTTY
+          ? await readPassword({
+              env: REPOSITORY_PASSWORD_ENV,
+              prompt: 'Password: ',
+              what: 'repository password',
+            })
+          : undefined)
+      if (password !== undefined) secrets.password = password
+    }
+  }
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...childArgs()], {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+    env: { ...process.env, [DAEMON_ENV]: '1' },
+  })
+  const reply = await new Promise<DaemonReport>((resolve, reject) => {
+    child.once('message', (m) => resolve(m as DaemonReport))
+    child.once('error', reject)
+    child.once('exit', (code) =>
+      reject(new CliError('ERR_FUSE_MOUNT', `the mount process exited (code ${code}) before mounting`)),
+    )
+    child.send(secrets)
+  })
+  child.removeAllListeners()
+  if (child.connected) child.disconnect()
+  child.unref()
+  if ('error' in reply) {
+    const e = reply.error
+    throw new CliError(e.code, e.message, { exitCode: e.exitCode, ...(e.hint ? { hint: e.hint } : {}) })
+  }
+  await out.result(reply.mounted, () => [
+    `mounted ${reply.label} on ${reply.mountpoint} (pid ${child.pid})`,
+    `unmount with: fusermount -u ${reply.mountpoint} (or kill ${child.pid})`,
+  ])
 }
