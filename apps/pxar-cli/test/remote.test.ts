@@ -424,13 +424,42 @@ describe('backup to and restore from a repository', () => {
       for await (const e of catalog.walk()) names.push(Buffer.from(e.path).toString())
       expect(names).toContain('root.pxar.didx/hello.txt')
       expect((await verifySnapshot(ds, last!.dir, { key: crypt })).ok).toBe(true)
+
+      // sign-only: plain chunks, a signed manifest; restore works with and without the key
+      const signed = json<{ snapshot: string }>(
+        await run(
+          [
+            'backup',
+            src,
+            '--backup-id',
+            'signed',
+            '--keyfile',
+            key,
+            '--crypt-mode',
+            'sign-only',
+            '--output-format',
+            'json',
+          ],
+          { env: remoteEnv },
+        ),
+      )
+      const signedLast = await ds.lastSnapshot({ ns: [], type: 'host', id: 'signed' })
+      const signedManifest = await ds.readManifest(signedLast!.dir, { key: crypt })
+      expect(signedManifest.signature).toMatch(/^[0-9a-f]{64}$/)
+      expect(signedManifest.files.every((f) => f.cryptMode === 'sign-only')).toBe(true)
+      const t3 = join(home, 'signed-restore')
+      const rs = await run(['restore', signed.snapshot, 'root.pxar', t3, '--keyfile', key], {
+        env: remoteEnv,
+      })
+      expect(rs.code, rs.stderr).toBe(0)
+      await expectSameTree(src, t3)
     },
   )
 })
 
 describe('refusals', () => {
   it(
-    'a wrong token, a wrong fingerprint, no fingerprint, no password: one-line errors, non-zero exit',
+    'a wrong token, a wrong fingerprint, no fingerprint, no password: one-line errors, non-zero exit; target and password sources',
     SLOW,
     async () => {
       const cases: [Record<string, string | undefined>, RegExp][] = [
@@ -461,6 +490,29 @@ describe('refusals', () => {
       })
       expect(both.code).toBe(2)
       expect(both.stderr).toContain('mutually exclusive')
+      // --store on the command line wins over PBS_REPOSITORY in the environment (and vice versa)
+      const local = json<{ snapshot: string }[]>(
+        await run(['snapshots', 'host/enc', '--store', dsDir, '--output-format', 'json'], {
+          env: { ...remoteEnv, PBS_PASSWORD: 'not-needed-locally' },
+        }),
+      )
+      expect(local.length).toBeGreaterThan(0)
+      const remoteWins = json<{ snapshot: string }[]>(
+        await run(
+          ['snapshots', 'host/enc', '--repository', `${TOKEN}@${address}:store`, '--output-format', 'json'],
+          { env: { ...remoteEnv, PXAR_STORE: join(home, 'nowhere') } },
+        ),
+      )
+      expect(remoteWins.map((x) => x.snapshot)).toEqual(local.map((x) => x.snapshot))
+      // the secret from a file (PBS_PASSWORD_FILE) or a descriptor (PBS_PASSWORD_FD)
+      const secretFile = join(home, 'secret.txt')
+      await writeFile(secretFile, `${secret}\n`, { mode: 0o600 })
+      const viaFile = { ...remoteEnv, PBS_PASSWORD_FILE: secretFile } as Record<string, string>
+      delete viaFile.PBS_PASSWORD
+      expect((await run(['snapshots', 'host/enc'], { env: viaFile })).code).toBe(0)
+      const viaFd = { ...remoteEnv, PBS_PASSWORD_FD: '0' } as Record<string, string>
+      delete viaFd.PBS_PASSWORD
+      expect((await run(['snapshots', 'host/enc'], { env: viaFd, input: `${secret}\n` })).code).toBe(0)
     },
   )
 
