@@ -18,6 +18,7 @@ import {
   verifySnapshot,
 } from '../../../packages/datastore/src/index.ts'
 import { isPxarError } from '../../../packages/format/src/index.ts'
+import { ERRNO, openSource, PxarFilesystem } from '../../../packages/fuse/src/index.ts'
 import { LocalClient, LocalStore, restoreSnapshot, runBackup } from '../../../packages/proxy/src/index.ts'
 import { cli, makeTree, tempDir } from './helpers.ts'
 
@@ -252,6 +253,65 @@ describe('a flipped bit is detected', () => {
       expect(r.stderr).toContain(join('host', 'plain'))
     } finally {
       await undo()
+    }
+  })
+
+  it('a mounted snapshot with a damaged chunk answers EIO, never wrong bytes', async () => {
+    for (const kind of ['plain', 'enc'] as const) {
+      const files = await chunkFiles(kind)
+      const undo = await flipBit(files[Math.floor(files.length / 2)]!, 200, 5)
+      const src = await openSource({
+        kind: 'datastore',
+        store: ds,
+        snapshot: snaps[kind].dir,
+        archive: 'root.pxar',
+        ...(kind === 'enc' ? { crypt } : {}),
+      })
+      let eio = 0
+      let good = 0
+      try {
+        const fs = new PxarFilesystem(src.accessor)
+        const walk = async (dir: string): Promise<void> => {
+          const list = await fs.readdir(dir)
+          if (typeof list === 'number') {
+            expect(list).toBe(-ERRNO.EIO)
+            eio++
+            return
+          }
+          for (const e of list.slice(2)) {
+            const name = Buffer.from(e.name).toString()
+            const p = `${dir === '/' ? '' : dir}/${name}`
+            if ((e.stat.mode & 0o170000) === 0o040000) {
+              await walk(p)
+              continue
+            }
+            const fd = await fs.open(p)
+            if (fd < 0) {
+              expect(fd).toBe(-ERRNO.EIO)
+              eio++
+              continue
+            }
+            const buf = new Uint8Array(e.stat.size)
+            const n = await fs.read(fd, buf, 0)
+            fs.release(fd)
+            if (n < 0) {
+              expect(n).toBe(-ERRNO.EIO)
+              eio++
+            } else {
+              expect(Buffer.from(buf.subarray(0, n)).equals(await readFile(join(base, 'src', p))), p).toBe(
+                true,
+              )
+              good++
+            }
+          }
+        }
+        await walk('/')
+      } finally {
+        await src.close()
+        await undo()
+      }
+      expect(eio, kind).toBeGreaterThan(0)
+      expect(good, kind).toBeGreaterThan(0)
     }
   })
 })
