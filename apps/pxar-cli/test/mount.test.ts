@@ -376,6 +376,16 @@ describe('pxar-cli mount', () => {
     }
     expect(await m.exited).toBe(0)
     expect(await isMounted(mnt)).toBe(false)
+    // no /dev/fuse: the CLI runs in a mount namespace with an empty /dev
+    const cli = [process.execPath, ...NODE_ARGS, 'mount', join(home, 'tree.pxar'), mnt].map(q).join(' ')
+    const noFuse = await shTry(
+      `cd ${q(REPO_ROOT)} && unshare -m sh -c ${q(`mount -t tmpfs none /dev && exec ${cli}`)}`,
+    )
+    expect(noFuse.code, noFuse.stderr).toBe(1)
+    expect(noFuse.stderr).toMatch(
+      /^pxar-cli: error: \/dev\/fuse is missing or not accessible \(.*modprobe fuse/,
+    )
+    expect(await isMounted(mnt)).toBe(false)
     // usage errors: --store with a file, --payload with a snapshot
     const u = await run(['mount', join(home, 'tree.pxar'), mnt, '--store', store], { env })
     expect(u.code).toBe(2)
