@@ -59,6 +59,9 @@ const HINTS: Record<string, string> = {
   ERR_STORE_LAYOUT: 'pass --store DIR pointing at a datastore (one is created by the first backup)',
   ERR_CHUNK_MISSING: 'the datastore is damaged; run `pxar-cli verify`',
   ERR_BLOB_CRYPT: 'the data is encrypted; pass --keyfile',
+  ERR_BLOB_NO_KEY: 'the data is encrypted; pass --keyfile',
+  ERR_RESTORE_EXISTS:
+    'pass --overwrite to replace existing files, or --allow-existing-dirs to merge into directories',
 }
 
 const ERRNO: Record<string, string> = {
