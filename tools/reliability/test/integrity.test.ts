@@ -19,7 +19,9 @@ import {
 } from '../../../packages/datastore/src/index.ts'
 import { isPxarError } from '../../../packages/format/src/index.ts'
 import { ERRNO, openSource, PxarFilesystem } from '../../../packages/fuse/src/index.ts'
+import { PbsClient, PbsReader } from '../../../packages/pbs-client/src/index.ts'
 import { LocalClient, LocalStore, restoreSnapshot, runBackup } from '../../../packages/proxy/src/index.ts'
+import { startServer } from '../../../packages/server/src/index.ts'
 import { cli, makeTree, tempDir } from './helpers.ts'
 
 let base: string
@@ -312,6 +314,56 @@ describe('a flipped bit is detected', () => {
       }
       expect(eio, kind).toBeGreaterThan(0)
       expect(good, kind).toBeGreaterThan(0)
+    }
+  })
+
+  it('a chunk replaced by another valid chunk is caught by its digest (local and over the server)', async () => {
+    const server = await startServer({
+      datastore: ds,
+      listen: '127.0.0.1:0',
+      tokens: { 'root@pam!int': 'c0ffee00-1111-4222-8333-944445555666' },
+      authFailureDelayMs: 0,
+    })
+    try {
+      for (const kind of ['plain', 'enc'] as const) {
+        const files = await chunkFiles(kind)
+        const victim = files[1]!
+        const saved = await readFile(victim)
+        // a well-formed blob (right CRC) with someone else's content
+        await writeFile(victim, await readFile(files[2]!))
+        try {
+          await expectVerifyFails(kind, `${kind} swapped chunk`)
+          await expectRestoreFails(kind, `${kind} swapped chunk`)
+          const client = new PbsClient({
+            host: '127.0.0.1',
+            port: server.port,
+            authId: 'root@pam!int',
+            password: 'c0ffee00-1111-4222-8333-944445555666',
+            fingerprint: server.fingerprint,
+          })
+          const reader = await PbsReader.open(
+            client,
+            server.name,
+            snaps[kind].dir,
+            kind === 'enc' ? { crypt } : {},
+          )
+          try {
+            const err = await (async () => {
+              for await (const _ of reader.restore('root.pxar.didx')) {
+                // drain
+              }
+            })().catch((e: unknown) => e)
+            expect(err, `${kind} over the server`).toSatisfy(isPxarError)
+            expect((err as { code: string }).code).toMatch(/^ERR_(CHUNK_DIGEST|BLOB_DECRYPT)$/)
+          } finally {
+            await reader.close()
+          }
+        } finally {
+          await writeFile(victim, saved)
+        }
+      }
+    } finally {
+      await server.stop()
     }
   })
 })
