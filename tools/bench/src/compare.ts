@@ -11,7 +11,7 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { type DatasetName, parseDatasetName } from './datasets.ts'
-import { type CompareReport, runCompare } from './harness.ts'
+import { type CompareReport, computeRatios, computeTargets, runCompare } from './harness.ts'
 import { renderMarkdown, renderSvg } from './report.ts'
 import { installMissing, type PxarCli, parseTools } from './tools.ts'
 
@@ -32,6 +32,7 @@ const USAGE = `usage: pnpm bench:compare [options]
   --no-build       do not run tsc -b for the dist CLI first
   --no-install     do not apt-get install missing restic/borgbackup/time
   --update-docs    rewrite the results section of docs/benchmarks.md and docs/benchmarks.svg
+  --from-json FILE render a saved compare.json again (table, SVG, docs) without measuring
 `
 
 /** Output channels of {@link main}. */
@@ -104,6 +105,7 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
         'no-build': { type: 'boolean', default: false },
         'no-install': { type: 'boolean', default: false },
         'update-docs': { type: 'boolean', default: false },
+        'from-json': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -121,6 +123,19 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
     return 0
   }
   try {
+    if (values['from-json'] !== undefined) {
+      const saved = JSON.parse(readFileSync(resolve(values['from-json']), 'utf8')) as CompareReport
+      if (saved.version !== 1) throw new Error(`${values['from-json']} is not a bench:compare report`)
+      // ratios and targets follow from the results: recompute them (reports of older versions)
+      const report: CompareReport = {
+        ...saved,
+        ratios: computeRatios(saved.results),
+        targets: computeTargets(saved.results),
+      }
+      if (values['update-docs']) updateDocs(join(REPO_ROOT, 'docs/benchmarks.md'), report)
+      io.stdout(renderMarkdown(report))
+      return 0
+    }
     const scale = positiveNumber('scale', values.scale)
     const runs = Math.round(positiveNumber('runs', values.runs))
     const seed = Math.round(Number(values.seed))

@@ -111,6 +111,14 @@ describe('bench:compare', () => {
     const svg = readFileSync(join(out, 'compare.svg'), 'utf8')
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true)
     expect(svg.match(/<rect x="190"/g)).toHaveLength(report.results.length)
+    // the saved JSON renders the same table again without measuring
+    let again = ''
+    const code2 = await main(['--from-json', join(out, 'compare.json')], {
+      stdout: (t) => (again += t),
+      stderr: () => {},
+    })
+    expect(code2).toBe(0)
+    expect(again).toBe(stdout)
   }, 120_000)
 
   it('rejects bad options with usage', async () => {
