@@ -102,7 +102,7 @@ beforeAll(async () => {
     avgSize: 64 * 1024,
   })
   await w.finish()
-})
+}, 300_000)
 
 afterAll(async () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
@@ -218,7 +218,8 @@ async function mountCompareInterrupt(
   return m.stdout()
 }
 
-describe('pxar-cli mount', () => {
+// real mounts and child processes on a shared, loaded machine: generous limits
+describe('pxar-cli mount', { timeout: 240_000 }, () => {
   it('mounts a local .pxar file until SIGINT', async () => {
     const out = await mountCompareInterrupt((mnt) => [join(home, 'tree.pxar'), mnt])
     expect(out).toContain(`mounted ${join(home, 'tree.pxar')} on `)

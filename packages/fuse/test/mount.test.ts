@@ -106,7 +106,7 @@ beforeAll(async () => {
     avgSize: 64 * 1024,
   })
   await enc.finish()
-})
+}, 300_000)
 
 const cryptKey = new CryptConfig(randomBytes(32))
 
@@ -224,7 +224,8 @@ async function mountAndCompare(source: MountSource): Promise<void> {
   expect(m?.filesystem.openFiles).toBe(0)
 }
 
-describe('mount (real FUSE)', () => {
+// real mounts and child processes on a shared, loaded machine: generous limits
+describe('mount (real FUSE)', { timeout: 240_000 }, () => {
   it('mounts a .pxar file', async () => {
     await mountAndCompare({ kind: 'pxar', path: join(work, 'tree.pxar') })
   })
