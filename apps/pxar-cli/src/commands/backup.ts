@@ -193,7 +193,15 @@ async function restoreRemote(
     const payload = archive.endsWith('.mpxar.didx')
       ? await reader.readAt(archive.replace(/\.mpxar\.didx$/, '.ppxar.didx'))
       : undefined
-    const progress = new Progress({ label: 'restore', enabled: !options.quiet })
+    // progress: bytes fetched over the reader protocol (encoded chunk bytes)
+    const progress = new Progress({ label: 'restore', enabled: !options.quiet, entries: false })
+    const report = (): void =>
+      progress.update({
+        bytes: reader.stats.chunkBytes,
+        detail: `${reader.stats.chunkDownloads} chunks fetched`,
+      })
+    const tick = setInterval(report, 500)
+    tick.unref()
     try {
       const result = await restoreArchive(
         { archive: reader.restore(archive, { ahead: 16 }), payload },
@@ -202,6 +210,8 @@ async function restoreRemote(
       )
       return { dir, archive, result }
     } finally {
+      clearInterval(tick)
+      report()
       progress.stop()
     }
   } finally {
