@@ -122,7 +122,7 @@ describe('kill -9 during a backup', () => {
     const env = cleanEnv(base)
     const groupDir = join(store, 'host', 'crash')
     let kills = 0
-    for (const delay of delays(3, 42, 1500)) {
+    for (const delay of delays(2, 42, 1500)) {
       const r = await killBackupMidway(
         ['backup', src, '--store', store, '--backup-id', 'crash', '--quiet'],
         env,
