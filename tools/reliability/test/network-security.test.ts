@@ -5,6 +5,7 @@
  * wrong certificate pin fails before a single byte (or credential) is sent, and oversized
  * requests are refused.
  */
+import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises'
 import http2 from 'node:http2'
@@ -54,6 +55,9 @@ beforeAll(async () => {
   await symlink(outside, join(root, 'link-dir'))
   await symlink(join(outside, 'secret'), join(root, 'link-file'))
   await symlink('../../outside/secret', join(root, 'dir', 'rel-link'))
+  // special files: reading them could block (FIFO) or never end (a zero device)
+  execFileSync('mkfifo', [join(root, 'fifo')])
+  if (process.getuid?.() === 0) execFileSync('mknod', [join(root, 'zero'), 'c', '1', '5'])
   agent = await startAgent({ roots: { data: root }, token: AGENT_TOKEN, certDir: join(base, 'agent-cert') })
 })
 afterAll(async () => {
@@ -355,6 +359,14 @@ describe('agent', () => {
     for (const root of ['../root', '.', '..', 'data/..', '']) {
       const res = await agentRequest('POST', '/v1/list', auth, JSON.stringify({ root, path: '' }))
       expect(res.status, root).toBe(404)
+    }
+  })
+
+  it('serves only regular files: FIFOs and device nodes are refused at once', async () => {
+    for (const p of ['fifo', 'zero', 'dir']) {
+      const res = await agentRequest('GET', `/v1/file?root=data&path=${b64url(p)}&end=1048576`, auth)
+      expect(res.status, p).toBeGreaterThanOrEqual(400)
+      expect(res.body.length, p).toBeLessThan(1024)
     }
   })
 
