@@ -12,6 +12,7 @@ import {
   runBackup,
 } from '../src/index.ts'
 import { dir, file, type MemNode, MemorySource } from './helpers/memory-source.ts'
+import { readArchive } from './helpers/read-back.ts'
 import { rand } from './helpers/tree.ts'
 
 let base: string
@@ -146,6 +147,51 @@ describe('progress and result', () => {
   })
 })
 
+describe('metadata mode with many small files', () => {
+  it('runs cut to bound memory share their edge chunks: every unchanged file is still reused', async () => {
+    const small = (): MemNode =>
+      dir(
+        Object.fromEntries(
+          Array.from({ length: 3 }, (_, d) => [
+            `d${d}`,
+            dir(
+              Object.fromEntries(
+                Array.from({ length: 1000 }, (_, i) => [
+                  `f${i}.txt`,
+                  file(`file ${d}/${i}\n`.repeat(1 + (i % 7))),
+                ]),
+              ),
+            ),
+          ]),
+        ),
+      )
+    const opts = {
+      store,
+      backupId: 'small',
+      avgChunkSize: 64 * 1024,
+      workers: 0,
+      maxReuseRunFiles: 100,
+    } as const
+    const first = await runBackup(new MemorySource(small()), {
+      ...opts,
+      mode: 'data',
+      backupTime: 1_700_000_000,
+    })
+    const src = new MemorySource(small())
+    const second = await runBackup(src, { ...opts, mode: 'metadata', backupTime: 1_700_000_100 })
+    expect(second.files).toBe(3000)
+    expect(src.reads.size).toBe(0)
+    expect(second.reusedBytes).toBe(first.bytes)
+    const snap = (time: number) => ({ ns: [], type: 'host', id: 'small', time }) as const
+    expect(await readArchive(ds, snap(1_700_000_100), 'root', true)).toEqual(
+      await readArchive(ds, snap(1_700_000_000), 'root', true),
+    )
+    await expect(
+      runBackup(new MemorySource(small()), { ...opts, maxReuseRunFiles: 0, backupTime: 1_700_000_200 }),
+    ).rejects.toThrow(RangeError)
+  })
+})
+
 describe('planReuse (metadata mode: reuse whole chunks, re-encode when the padding is too high)', () => {
   // previous payload chunks: [0,100) [100,200) [200,300) [300,400)
   const idx = { start: (i: number) => i * 100, end: (i: number) => (i + 1) * 100 }
@@ -172,6 +218,20 @@ describe('planReuse (metadata mode: reuse whole chunks, re-encode when the paddi
   it('keeps the files of the inner chunks when the edge chunks carry the waste', () => {
     const files = [f(90, 100), f(100, 200), f(200, 300), f(300, 310)]
     expect(planReuse(files, idx, 0.1)).toEqual([{ firstFile: 1, lastFile: 2, firstChunk: 1, lastChunk: 2 }])
+  })
+
+  it('does not count the bytes of a chunk shared with a neighbouring run as padding', () => {
+    // a run cut in the middle of chunk 1 (by the memory bounds): [0,150) here, [150, ...) next
+    const head = [f(0, 100), f(100, 150)]
+    expect(planReuse(head, idx, 0.1)).toEqual([])
+    expect(planReuse(head, idx, 0.1, { freeTail: true })).toEqual([
+      { firstFile: 0, lastFile: 1, firstChunk: 0, lastChunk: 1 },
+    ])
+    const tail = [f(150, 200), f(200, 300)]
+    expect(planReuse(tail, idx, 0.1)).toEqual([])
+    expect(planReuse(tail, idx, 0.1, { freeHead: true })).toEqual([
+      { firstFile: 0, lastFile: 1, firstChunk: 1, lastChunk: 2 },
+    ])
   })
 
   it('plans each gap-separated group on its own', () => {

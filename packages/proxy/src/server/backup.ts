@@ -84,6 +84,11 @@ export interface BackupConfig {
   readonly owner?: string
   /** Largest fraction of reused chunk bytes that may be padding (metadata mode; default 0.1). */
   readonly maxReusePadding?: number
+  /**
+   * Metadata mode: most unchanged files whose entries are held back while the reuse of their
+   * chunks is planned (default 65536; bounds memory).
+   */
+  readonly maxReuseRunFiles?: number
   readonly onProgress?: (progress: Readonly<BackupProgress>) => void
   /** Called for entries the source could not read (they are skipped). */
   readonly onSkip?: (path: Uint8Array, code: string, message: string) => void
@@ -179,6 +184,8 @@ interface RunFile {
 }
 
 interface Run {
+  /** The run continues the previous one inside its last chunk (cut by the size caps). */
+  readonly continued: boolean
   firstChunk: number
   lastChunk: number
   /** Previous payload end of the last candidate (refs must not go backwards). */
@@ -194,6 +201,12 @@ interface ChunkBounds {
   end(i: number): number
 }
 
+/** Which edge chunks of a run a neighbouring run shares (see {@link planReuse}). */
+export interface ReuseEdges {
+  readonly freeHead?: boolean
+  readonly freeTail?: boolean
+}
+
 /** A range of run files reused together: chunks `firstChunk..lastChunk` are injected whole. */
 export interface ReusePlan {
   readonly firstFile: number
@@ -207,9 +220,16 @@ export interface ReusePlan {
  * other without a gap form groups; a group is reused when at most `maxPadding` of its chunk bytes
  * are not its files' bytes. A group with more padding is trimmed to the files lying wholly
  * inside its inner chunks (the edge chunks carry the waste), repeatedly; files of no group are
- * re-encoded.
+ * re-encoded. With `edges`, the bytes of the first chunk before the first file (`freeHead`) or
+ * of the last chunk after the last file (`freeTail`) are not padding: a neighbouring run, cut
+ * off this one only to bound memory, reuses them.
  */
-export function planReuse(files: readonly RunFile[], idx: ChunkBounds, maxPadding: number): ReusePlan[] {
+export function planReuse(
+  files: readonly RunFile[],
+  idx: ChunkBounds,
+  maxPadding: number,
+  edges: ReuseEdges = {},
+): ReusePlan[] {
   const plans: ReusePlan[] = []
   const prefix = new Float64Array(files.length + 1)
   files.forEach((f, i) => {
@@ -224,7 +244,10 @@ export function planReuse(files: readonly RunFile[], idx: ChunkBounds, maxPaddin
       const fb = file(b)
       const used = (prefix[b + 1] as number) - (prefix[a] as number)
       const bytes = idx.end(fb.lastChunk) - idx.start(fa.firstChunk)
-      if (bytes - used <= maxPadding * bytes) {
+      const shared =
+        (edges.freeHead && a === 0 ? fa.start - idx.start(fa.firstChunk) : 0) +
+        (edges.freeTail && b === files.length - 1 ? idx.end(fb.lastChunk) - fb.end : 0)
+      if (bytes - used - shared <= maxPadding * bytes) {
         plans.push({ firstFile: a, lastFile: b, firstChunk: fa.firstChunk, lastChunk: fb.lastChunk })
         return
       }
@@ -386,6 +409,9 @@ export async function runBackup(source: FileSystemSource, config: BackupConfig):
     scopes.push(cli)
     const oneFs = config.oneFileSystem ?? true
     const maxPadding = config.maxReusePadding ?? 0.1
+    const maxRunFiles = config.maxReuseRunFiles ?? 65536
+    if (!Number.isSafeInteger(maxRunFiles) || maxRunFiles < 1)
+      throw new RangeError('maxReuseRunFiles must be a positive integer')
 
     // ---- metadata-mode reuse runs -------------------------------------------------------------
     let run: Run | undefined
@@ -397,12 +423,15 @@ export async function runBackup(source: FileSystemSource, config: BackupConfig):
         await pump()
       }
     }
-    const flushRun = async (): Promise<void> => {
+    const flushRun = async (edges: { freeTail?: boolean } = {}): Promise<void> => {
       const r = run
       if (!r || !previous || !payloadUp) return
       run = undefined
       const idx = previous.payloadIndex
-      const plans = planReuse(r.files, idx, maxPadding)
+      const plans = planReuse(r.files, idx, maxPadding, {
+        freeHead: r.continued,
+        freeTail: edges.freeTail ?? false,
+      })
       const planOf = new Map<number, ReusePlan>()
       for (const p of plans) for (let f = p.firstFile; f <= p.lastFile; f++) planOf.set(f, p)
       let base = 0
@@ -527,17 +556,29 @@ export async function runBackup(source: FileSystemSource, config: BackupConfig):
           const first = idx.chunkFromOffset(startOff)
           const last = idx.chunkFromOffset(endOff - 1)
           if (first && last) {
-            if (
-              run &&
-              (first.index < run.lastChunk ||
-                first.index > run.lastChunk + 1 ||
-                startOff < run.lastEnd ||
-                run.files.length >= 65536)
-            ) {
-              await flushRun()
+            let continued = false
+            if (run) {
+              const broken =
+                first.index < run.lastChunk || first.index > run.lastChunk + 1 || startOff < run.lastEnd
+              // Bound the run so that deferred metadata stays small. A run cut only for that,
+              // in the middle of a chunk, shares that chunk with the next run: neither counts
+              // the other's bytes in it as padding.
+              const full =
+                run.files.length >= maxRunFiles || idx.end(run.lastChunk) - idx.start(run.firstChunk) > 1 << 30
+              if (broken || full) {
+                continued = !broken && startOff === run.lastEnd && first.index === run.lastChunk
+                await flushRun({ freeTail: continued })
+              }
             }
             if (!run)
-              run = { firstChunk: first.index, lastChunk: last.index, lastEnd: endOff, files: [], ops: [] }
+              run = {
+                continued,
+                firstChunk: first.index,
+                lastChunk: last.index,
+                lastEnd: endOff,
+                files: [],
+                ops: [],
+              }
             const r: Run = run
             r.lastChunk = Math.max(r.lastChunk, last.index)
             r.lastEnd = endOff
@@ -555,8 +596,6 @@ export async function runBackup(source: FileSystemSource, config: BackupConfig):
                 }
               },
             })
-            // Bound the run so that deferred metadata stays small.
-            if (idx.end(r.lastChunk) - idx.start(r.firstChunk) > 1 << 30) await flushRun()
             return
           }
         }
