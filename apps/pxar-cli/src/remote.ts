@@ -21,7 +21,7 @@ import { type SnapshotSpec, snapshotName } from './store.ts'
 /** A snapshot as the server lists it. */
 export interface RemoteSnapshot {
   readonly dir: BackupDir
-  /** File names (manifest included when finished). */
+  /** File names, sorted (manifest included when finished). */
   readonly files: readonly string[]
   readonly size: number | undefined
   readonly protected: boolean
@@ -29,11 +29,16 @@ export interface RemoteSnapshot {
 }
 
 function toSnapshot(ns: readonly string[], s: SnapshotListItem): RemoteSnapshot {
-  const files = s.files.map((f) => f.filename)
+  const files = s.files.map((f) => f.filename).sort()
+  // the archives' sizes as the manifest lists them (the manifest blob itself not counted)
+  const archives = s.files.filter((f) => f.filename !== MANIFEST_BLOB_NAME)
+  const size = archives.every((f) => f.size !== undefined)
+    ? archives.reduce((a, f) => a + (f.size ?? 0), 0)
+    : undefined
   return {
     dir: { ns, type: s['backup-type'] as BackupType, id: s['backup-id'], time: s['backup-time'] },
     files,
-    size: s.size,
+    size,
     protected: s.protected === true,
     finished: files.includes(MANIFEST_BLOB_NAME),
   }

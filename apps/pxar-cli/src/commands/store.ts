@@ -139,17 +139,17 @@ export function registerStoreCommands(program: Command, ctx: Context): void {
         if (repo) {
           const list = await withRemote(repo, () => remoteSnapshots(repo, ns, group))
           for (const info of list) if (info.finished) rows.push({ info, size: info.size })
-        }
-        const ds = repo ? undefined : await openStore(opts)
-        const groups: BackupGroup[] = !ds ? [] : group ? [group] : await ds.listGroups(ns)
-        for (const group of groups) {
-          if (!ds) break
-          for (const info of await ds.listSnapshots(group)) {
-            const size = await ds
-              .readManifest(info.dir)
-              .then((m) => m.files.reduce((a, f) => a + f.size, 0))
-              .catch(() => undefined)
-            rows.push({ info, size })
+        } else {
+          const ds = await openStore(opts)
+          const groups: BackupGroup[] = group ? [group] : await ds.listGroups(ns)
+          for (const group of groups) {
+            for (const info of await ds.listSnapshots(group)) {
+              const size = await ds
+                .readManifest(info.dir)
+                .then((m) => m.files.reduce((a, f) => a + f.size, 0))
+                .catch(() => undefined)
+              rows.push({ info, size })
+            }
           }
         }
         await out.result(
