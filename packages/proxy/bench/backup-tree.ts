@@ -34,6 +34,17 @@ import {
 
 const MiB = 1024 * 1024
 
+// MEM_TRACE=1 prints the memory use every 2 s (rss, JS heap, array buffers of the main thread).
+if (process.env.MEM_TRACE) {
+  setInterval(() => {
+    const m = process.memoryUsage()
+    const mib = (n: number): number => Math.round(n / MiB)
+    console.log(
+      `  rss ${mib(m.rss)} MiB, heap ${mib(m.heapUsed)} MiB, array buffers ${mib(m.arrayBuffers)} MiB`,
+    )
+  }, 2000).unref()
+}
+
 function peakRssMiB(): number {
   return Math.round(process.resourceUsage().maxRSS / 1024)
 }
@@ -178,6 +189,7 @@ async function big(): Promise<void> {
 async function sparse(): Promise<void> {
   const gib = Number(process.env.BIG_GIB ?? 10)
   const base = mkdtempSync(join(tmpdir(), 'pxar-bench-'))
+  mkdirSync(join(base, 'src'))
   const agent =
     process.env.VIA === 'agent'
       ? await startAgent({
@@ -187,7 +199,6 @@ async function sparse(): Promise<void> {
         })
       : undefined
   try {
-    mkdirSync(join(base, 'src'))
     const size = gib * 1024 * MiB
     const fd = openSync(join(base, 'src', 'sparse.img'), 'w')
     ftruncateSync(fd, size)
