@@ -241,7 +241,9 @@ export class ChunkStore {
    * - stored file empty → overwritten;
    * - incoming encrypted: an unencrypted stored chunk, or two uncompressed encrypted chunks of
    *   different size, is an error (`ERR_CHUNK_DIGEST`); otherwise the stored one is kept;
-   * - incoming unencrypted: a smaller stored chunk is kept, a bigger one replaced.
+   * - incoming unencrypted: a stored encrypted chunk is replaced (it cannot legitimately have a
+   *   plaintext digest: another client's spoiling attempt; PBS keeps it when smaller), else a
+   *   smaller stored chunk is kept and a bigger one replaced.
    *
    * With `verify` (what the server does for uploaded chunks) the blob's CRC is checked and an
    * unencrypted chunk is decoded and compared with the digest (and `size`, when given) first.
@@ -266,7 +268,16 @@ export class ChunkStore {
     }
     const path = join(this.chunkDir, hex.slice(0, 4), hex)
     const existing = await this.stat(hex)
-    if (existing) {
+    // An unencrypted chunk (its digest vouched for by the caller, or checked with `verify`)
+    // proves that a stored encrypted blob under its plaintext digest is bogus (keyed digests do
+    // not collide with plain ones): replace it whatever the sizes, so that another client cannot
+    // spoil a chunk it can name by storing a blob of the wrong kind first.
+    const spoiled =
+      existing !== undefined &&
+      existing.size !== 0 &&
+      !isEncryptedBlob(blob) &&
+      isEncryptedBlob(await readHead(path))
+    if (existing && !spoiled) {
       const old = existing.size
       if (old === blob.length) {
         await this.touch(hex)

@@ -7,18 +7,27 @@
  */
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdir, rm, symlink, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import http2 from 'node:http2'
 import https from 'node:https'
 import { join } from 'node:path'
 import tls from 'node:tls'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { encodeBlob } from '../../../packages/datastore/src/index.ts'
-import { getVersion, PbsClient } from '../../../packages/pbs-client/src/index.ts'
+import {
+  CryptConfig,
+  DynamicIndex,
+  encodeBlob,
+  verifySnapshot,
+} from '../../../packages/datastore/src/index.ts'
+import { getVersion, PbsClient, PbsRemoteStore } from '../../../packages/pbs-client/src/index.ts'
 import {
   type Agent,
   connectAgent,
   generateAgentCertificate,
+  LocalClient,
+  LocalStore,
+  restoreSnapshot,
+  runBackup,
   startAgent,
 } from '../../../packages/proxy/src/index.ts'
 import { type RunningServer, startServer } from '../../../packages/server/src/index.ts'
@@ -377,6 +386,64 @@ describe('agent', () => {
       const res = await agentRequest('POST', '/v1/stat', auth, body)
       expect(res.status, body).toBeGreaterThanOrEqual(400)
       expect(res.status, body).toBeLessThan(500)
+    }
+  })
+})
+
+describe('shared chunk store', () => {
+  it('a chunk spoiled by another client (an encrypted blob under a plaintext digest) is replaced by the real one', async () => {
+    const client = (id: string, secret: string) =>
+      new PbsClient({
+        host: '127.0.0.1',
+        port: server.port,
+        authId: id,
+        password: secret,
+        fingerprint: server.fingerprint,
+      })
+    for (const [i, variant] of (['smaller', 'same size'] as const).entries()) {
+      const tree = join(base, `victim-tree-${i}`)
+      await mkdir(tree)
+      await writeFile(join(tree, 'data.bin'), randomBytes(100_000))
+      // the attacker knows the victim's data: it computes the chunk digests with a private store
+      const scratch = await LocalStore.open(join(base, `scratch-${i}`), { create: true })
+      const probe = new LocalClient(tree)
+      const learned = await runBackup(probe, {
+        store: scratch,
+        backupId: 'victim',
+        backupTime: 1_700_000_000,
+        workers: 0,
+      }).finally(() => probe.close())
+      const index = DynamicIndex.parse(
+        await readFile(join(scratch.datastore.snapshotDir(learned.snapshotRef as never), 'root.pxar.didx')),
+      )
+      const digest = index.digest(0)
+      const realSize = (await readFile(scratch.datastore.chunkStore.chunkPath(digest))).length
+      const key = new CryptConfig(randomBytes(32))
+      const overhead = encodeBlob(randomBytes(1000), { crypt: key }).length - 1000
+      const fake = encodeBlob(randomBytes(variant === 'smaller' ? 64 : realSize - overhead), { crypt: key })
+      if (variant === 'same size') expect(fake.length).toBe(realSize)
+      // the attacker stores it under that digest in a session of its own
+      const session = await new PbsRemoteStore(client(OTHER_ID, OTHER_SECRET), server.name).beginBackup({
+        snapshot: { ns: [], type: 'host', id: `attacker-${i}`, time: 1_700_000_000 },
+      })
+      const w = await session.createDynamicIndex('x.didx')
+      await w.uploadChunk(digest, index.end(0), fake)
+      await session.abort()
+      // the victim backs up the same data to the server
+      const src = new LocalClient(tree)
+      const r = await runBackup(src, {
+        store: new PbsRemoteStore(client(TOKEN_ID, SECRET), server.name),
+        backupId: `victim-${i}`,
+        workers: 0,
+      }).finally(() => src.close())
+      const dir = r.snapshotRef as never
+      const v = await verifySnapshot(server.datastore, dir)
+      expect(v.ok, `${variant}: ${JSON.stringify(v.errors)}`).toBe(true)
+      const target = join(base, `victim-restore-${i}`)
+      await restoreSnapshot(server.datastore, dir, 'root.pxar', target)
+      expect((await readFile(join(target, 'data.bin'))).equals(await readFile(join(tree, 'data.bin')))).toBe(
+        true,
+      )
     }
   })
 })
