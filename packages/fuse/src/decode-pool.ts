@@ -21,12 +21,24 @@ export interface DecodeJob {
   readonly path?: string
   readonly blob?: Uint8Array
   readonly digest: Uint8Array
+  /** A recycled buffer to read the chunk file into (transferred). */
+  readonly spare?: ArrayBuffer
 }
 
 /** @internal Reply of a worker. */
 export type DecodeReply =
-  | { readonly id: number; readonly data: ArrayBuffer; readonly offset: number; readonly length: number }
+  | {
+      readonly id: number
+      readonly data: ArrayBuffer
+      readonly offset: number
+      readonly length: number
+      /** The job's recycled buffer when the result is not in it. */
+      readonly spare?: ArrayBuffer
+    }
   | { readonly id: number; readonly error: { message: string; name: string; code?: string } }
+
+/** Recycled buffers kept at most. */
+const MAX_SPARE = 8
 
 /** Options of {@link DecodePool}. */
 export interface DecodePoolOptions {
@@ -101,6 +113,7 @@ export class DecodePool {
   readonly #pending = new Map<number, Pending>()
   readonly #count: number
   readonly #data: DecodeWorkerData
+  readonly #spare: ArrayBuffer[] = []
   #nextId = 0
   #closed = false
 
@@ -146,8 +159,18 @@ export class DecodePool {
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject, slot: chosen })
       if (chosen.busy++ === 0) chosen.worker.ref()
-      const msg: DecodeJob = { id, digest: job.digest, ...(job.path !== undefined ? { path: job.path } : {}) }
-      chosen.worker.postMessage(job.blob !== undefined ? { ...msg, blob: job.blob } : msg)
+      if (job.path !== undefined) {
+        const spare = this.#spare.pop()
+        const msg: DecodeJob = { id, digest: job.digest, path: job.path, ...(spare ? { spare } : {}) }
+        chosen.worker.postMessage(msg, spare ? [spare] : [])
+      } else {
+        const msg: DecodeJob = {
+          id,
+          digest: job.digest,
+          ...(job.blob !== undefined ? { blob: job.blob } : {}),
+        }
+        chosen.worker.postMessage(msg)
+      }
     })
   }
 
@@ -163,7 +186,19 @@ export class DecodePool {
     const p = this.#settle(reply.id)
     if (!p) return
     if ('error' in reply) p.reject(workerError(reply.error))
-    else p.resolve(new Uint8Array(reply.data, reply.offset, reply.length))
+    else {
+      if (reply.spare !== undefined) this.recycle(reply.spare)
+      p.resolve(new Uint8Array(reply.data, reply.offset, reply.length))
+    }
+  }
+
+  /**
+   * Hands back the buffer of a decoded chunk that is no longer used anywhere: the next chunk
+   * file is read into it (it is transferred to a worker, which detaches it here).
+   */
+  recycle(buffer: ArrayBuffer): void {
+    if (this.#closed || buffer.byteLength < 65536 || this.#spare.length >= MAX_SPARE) return
+    this.#spare.push(buffer)
   }
 
   #onDeath(slot: Slot, err: unknown): void {
@@ -181,6 +216,7 @@ export class DecodePool {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    this.#spare.length = 0
     for (const [id, p] of this.#pending) {
       this.#settle(id)
       p.reject(new Error('decode pool is closed'))

@@ -4,7 +4,7 @@
  * copied). Replies `{ id, data, offset, length }` or `{ id, error }`.
  */
 import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
 import { parentPort, workerData } from 'node:worker_threads'
 import { CryptConfig, decodeBlob, initZstd, inspectBlob, toHex } from '@pxar/datastore'
 import { PxarError } from '@pxar/format'
@@ -17,6 +17,30 @@ if (!port) throw new Error('decode worker must run in a worker thread')
 await initZstd()
 const crypt = options.key ? new CryptConfig(options.key) : undefined
 
+/**
+ * Reads a whole chunk file, into `spare` when it is large enough (a recycled buffer: no fresh
+ * pages to fault in and zero).
+ */
+function readChunkFile(path: string, spare: ArrayBuffer | undefined): Uint8Array<ArrayBuffer> {
+  const fd = openSync(path, 'r')
+  try {
+    const size = fstatSync(fd).size
+    const buf =
+      spare !== undefined && spare.byteLength >= size
+        ? new Uint8Array(spare, 0, size)
+        : new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size)
+    let done = 0
+    while (done < size) {
+      const n = readSync(fd, buf, done, size - done, done)
+      if (n === 0) break
+      done += n
+    }
+    return buf.subarray(0, done)
+  } finally {
+    closeSync(fd)
+  }
+}
+
 port.on('message', (job: DecodeJob) => {
   let reply: DecodeReply
   const transfer: ArrayBuffer[] = []
@@ -24,7 +48,7 @@ port.on('message', (job: DecodeJob) => {
     let bytes: Uint8Array
     if (job.path !== undefined) {
       try {
-        bytes = readFileSync(job.path)
+        bytes = readChunkFile(job.path, job.spare)
       } catch (err) {
         const code = (err as { code?: string }).code
         throw Object.assign(new Error(`${job.path}: ${(err as Error).message}`), {
@@ -46,15 +70,20 @@ port.on('message', (job: DecodeJob) => {
         )
       }
     } else data = decodeBlob(bytes, { crypt, digest: job.digest, verifyCrc: false })
-    // a view into a shared (pooled) or much larger buffer is copied; a chunk file's own buffer
-    // (header before the data) is transferred as it is
+    // a view into a small shared (pooled) buffer is copied; a chunk file's own buffer (header
+    // before the data) is transferred as it is
     const whole = data.buffer.byteLength
-    if (data.byteLength !== whole && (whole <= 8192 || data.byteLength < whole / 2))
-      data = new Uint8Array(data)
+    if (data.byteLength !== whole && whole <= 8192) data = new Uint8Array(data)
     reply = { id: job.id, data: data.buffer, offset: data.byteOffset, length: data.byteLength }
     transfer.push(data.buffer)
+    // the recycled buffer goes back when the result is elsewhere
+    if (job.spare !== undefined && job.spare !== data.buffer && job.spare.byteLength > 0) {
+      reply = { ...reply, spare: job.spare }
+      transfer.push(job.spare)
+    }
   } catch (err) {
     const e = err as { message?: unknown; code?: unknown; name?: unknown }
+    transfer.length = 0
     reply = {
       id: job.id,
       error: {

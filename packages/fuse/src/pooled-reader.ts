@@ -23,7 +23,16 @@ export interface PooledIndexReadAtOptions {
   readonly readAhead?: number
 }
 
-/** A {@link ReadAt} over a chunk index, decoding in worker threads. */
+interface CacheEntry {
+  readonly promise: Promise<Uint8Array>
+  /** Set once decoded. */
+  data?: Uint8Array
+}
+
+/**
+ * A {@link ReadAt} over a chunk index, decoding in worker threads. The buffers of evicted chunks
+ * are recycled for the next chunk files (decoded bytes are only handed out as copies).
+ */
 export class PooledIndexReadAt implements ReadAt {
   readonly size: number
   readonly #index: ChunkIndex
@@ -31,7 +40,7 @@ export class PooledIndexReadAt implements ReadAt {
   readonly #locate: PooledIndexReadAtOptions['locate']
   readonly #ahead: number
   readonly #max: number
-  readonly #cache = new Map<number, Promise<Uint8Array>>()
+  readonly #cache = new Map<number, CacheEntry>()
   #lastEnd = -1
   #prefetched = -1
 
@@ -46,25 +55,39 @@ export class PooledIndexReadAt implements ReadAt {
   }
 
   /** The decoded, verified chunk `i` (cached). */
-  chunk(i: number): Promise<Uint8Array> {
+  #chunk(i: number): Promise<Uint8Array> {
     const hit = this.#cache.get(i)
     if (hit !== undefined) {
       this.#cache.delete(i)
       this.#cache.set(i, hit)
-      return hit
+      return hit.promise
     }
     const digest = this.#index.digest(i)
-    const p = (async () => {
+    const promise = (async () => {
       const where = await this.#locate(digest)
       return this.#pool.decode({ ...where, digest })
     })()
-    this.#cache.set(i, p)
-    // a failed fetch must not stay cached
-    p.catch(() => {
-      if (this.#cache.get(i) === p) this.#cache.delete(i)
-    })
-    while (this.#cache.size > this.#max) this.#cache.delete(this.#cache.keys().next().value as number)
-    return p
+    const entry: CacheEntry = { promise }
+    this.#cache.set(i, entry)
+    promise.then(
+      (data) => {
+        entry.data = data
+      },
+      // a failed fetch must not stay cached
+      () => {
+        if (this.#cache.get(i) === entry) this.#cache.delete(i)
+      },
+    )
+    while (this.#cache.size > this.#max) {
+      const oldest = this.#cache.keys().next().value as number
+      const old = this.#cache.get(oldest)!
+      this.#cache.delete(oldest)
+      // reads copy right after their await resolves, in the same turn: after this turn no one
+      // uses the evicted bytes any more
+      const data = old.data
+      if (data !== undefined) setImmediate(() => this.#pool.recycle(data.buffer as ArrayBuffer))
+    }
+    return promise
   }
 
   async read(buf: Uint8Array, position: number): Promise<number> {
@@ -76,7 +99,7 @@ export class PooledIndexReadAt implements ReadAt {
         const last = Math.min(hit.index + this.#ahead, this.#index.count - 1)
         for (let i = Math.max(hit.index + 1, this.#prefetched + 1); i <= last; i++) {
           // errors surface when the chunk is really read
-          this.chunk(i).catch(() => {})
+          this.#chunk(i).catch(() => {})
         }
         if (last > this.#prefetched) this.#prefetched = last
       }
@@ -86,7 +109,7 @@ export class PooledIndexReadAt implements ReadAt {
     while (done < buf.length) {
       const hit = this.#index.chunkFromOffset(position + done)
       if (hit === undefined) break
-      const data = await this.chunk(hit.index)
+      const data = await this.#chunk(hit.index)
       if (hit.offset >= data.length) {
         throw new PxarError('ERR_INDEX_FORMAT', `chunk ${hit.index} is shorter than its index entry`)
       }

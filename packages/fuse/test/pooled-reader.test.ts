@@ -102,6 +102,44 @@ describe('PooledIndexReadAt (decoding in worker threads)', () => {
     }
   })
 
+  it('concurrent random and sequential reads stay correct while evicted buffers are recycled', async () => {
+    const sizes = Array.from({ length: 40 }, (_, i) => 70_000 + ((i * 7919) % 50_000))
+    const total = sizes.reduce((a, b) => a + b, 0)
+    const data = bytes(total, 11)
+    const { index, paths } = await store(data, sizes, { compress: false })
+    const pool = new DecodePool({ workers: 2 })
+    try {
+      const r = new PooledIndexReadAt(index, {
+        pool,
+        locate: (d) => ({ path: paths.get(toHex(d))! }),
+        cacheChunks: 3,
+        readAhead: 1,
+      })
+      let x = 12345
+      const rnd = (n: number): number => {
+        x = (x * 1103515245 + 12345) % 2147483648
+        return x % n
+      }
+      for (let round = 0; round < 30; round++) {
+        const jobs = Array.from({ length: 8 }, (_, k) => {
+          const pos = k % 2 === 0 ? rnd(total) : ((round * 8 + k) * 65_536) % total
+          const len = 1 + rnd(200_000)
+          return (async () => {
+            const buf = new Uint8Array(len)
+            const n = await r.read(buf, pos)
+            expect(n).toBe(Math.min(len, total - pos))
+            expect(toHex(buf.subarray(0, n))).toBe(toHex(data.subarray(pos, pos + n)))
+          })()
+        })
+        await Promise.all(jobs)
+        // let the deferred recycling run between rounds
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+    } finally {
+      await pool.close()
+    }
+  })
+
   it('rejects damaged, missing and undecryptable chunks with typed errors, then recovers', async () => {
     const data = bytes(20_000, 9)
     const { index, paths } = await store(data, [10_000, 10_000], { compress: false })
