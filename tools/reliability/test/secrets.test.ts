@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { rm, stat, writeFile } from 'node:fs/promises'
+import { readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createKeyConfig, generateKey, serializeKeyConfig } from '../../../packages/datastore/src/index.ts'
@@ -196,5 +196,16 @@ describe('secrets stay out of output', () => {
     const r = await cli(['key', 'create', key, '--kdf', 'none'])
     expect(r.code, r.stderr).toBe(0)
     expect(await mode(key)).toBe(0o600)
+    // a new passphrase rewrites the file (atomically, never readable by others)
+    process.env.PXAR_NEW_ENCRYPTION_PASSWORD = PASSPHRASE
+    try {
+      const c = await cli(['key', 'change-passphrase', key, '--kdf', 'scrypt'])
+      expect(c.code, c.stderr).toBe(0)
+      expectNoSecret(c.stdout + c.stderr, 'change-passphrase')
+    } finally {
+      delete process.env.PXAR_NEW_ENCRYPTION_PASSWORD
+    }
+    expect(await mode(key)).toBe(0o600)
+    expect(await readFile(key, 'utf8')).toMatch(/"kdf"/)
   })
 })

@@ -276,7 +276,8 @@ export function registerKeyCommands(program: Command, ctx: Context): void {
           kdf: opts.kdf,
           ...(opts.hint !== undefined ? { hint: opts.hint } : {}),
         })
-        await writeFileAtomic(path, `${serializeKeyConfig(updated)}\n`)
+        // 0600 from the start: the temporary file must not be readable by others either
+        await writeFileAtomic(path, `${serializeKeyConfig(updated)}\n`, { mode: 0o600 })
         await chmod(path, 0o600)
         await out.result(keyInfoJson(path, updated), () => `changed the passphrase of ${path}`)
       }),
