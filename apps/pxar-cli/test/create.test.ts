@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import {
   chmod,
@@ -15,7 +15,8 @@ import {
 } from 'node:fs/promises'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { baseEnv, run, tempHome } from './helpers.ts'
+import { REPO_ROOT } from '../../../scripts/vectors.ts'
+import { baseEnv, NODE_ARGS, run, tempHome } from './helpers.ts'
 
 let home: string
 let env: Record<string, string>
@@ -244,4 +245,35 @@ describe('create, list, extract', () => {
     }
     expect((await readdir(home)).some((n) => n.startsWith('x.pxar') || n.includes('.tmp'))).toBe(false)
   })
+})
+
+describe('create, interrupted', () => {
+  it('Ctrl-C removes the partial archive and exits with 130', async () => {
+    const work = await mkdtemp(join(home, 'int-'))
+    const tree = join(work, 'tree')
+    await mkdir(tree)
+    // a large sparse file: reading it takes long enough to interrupt, and nothing is kept
+    execFileSync('truncate', ['-s', '4G', join(tree, 'sparse')])
+    const archive = join(work, 'a.pxar')
+    const child = spawn(process.execPath, [...NODE_ARGS, 'create', archive, tree], {
+      cwd: REPO_ROOT,
+      env: { ...env, PXAR_PROGRESS_INTERVAL: '0.05' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stderr = ''
+    let signalled = false
+    child.stderr.setEncoding('utf8').on('data', (s: string) => {
+      stderr += s
+      // interrupt once the first progress line shows the archive is being written
+      if (!signalled && /create: \d+ entries/.test(stderr)) {
+        signalled = true
+        child.kill('SIGINT')
+      }
+    })
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
+    expect(signalled).toBe(true)
+    expect(code).toBe(130)
+    expect(stderr).toMatch(/pxar-cli: error: interrupted/)
+    expect((await readdir(work)).sort()).toEqual(['tree'])
+  }, 120_000)
 })
