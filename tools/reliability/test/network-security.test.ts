@@ -261,6 +261,46 @@ describe('server authentication on every route', () => {
     expect((await server.datastore.listSnapshots({ ns: [], type: 'host', id: 'owned' })).length).toBe(1)
   })
 
+  it('bounds uploads inside a backup session (announced sizes, bodies larger than announced)', async () => {
+    const c = new PbsClient({
+      host: '127.0.0.1',
+      port: server.port,
+      authId: TOKEN_ID,
+      password: SECRET,
+      fingerprint: server.fingerprint,
+    })
+    const session = await new PbsRemoteStore(c, server.name).beginBackup({
+      snapshot: { ns: [], type: 'host', id: 'limits', time: 1_700_000_000 },
+    })
+    try {
+      const w = await session.createDynamicIndex('x.didx')
+      const digest = '00'.repeat(32)
+      const tries: [Record<string, string | number>, Uint8Array][] = [
+        // announced far beyond the blob limit
+        [{ wid: w.wid, digest, size: 1, 'encoded-size': 1 << 30 }, new Uint8Array(16)],
+        // a body larger than announced
+        [{ wid: w.wid, digest, size: 1, 'encoded-size': 64 }, new Uint8Array(1 << 20)],
+      ]
+      for (const [params, body] of tries) {
+        const err = await session
+          .call('POST', '/dynamic_chunk', params, { body, contentType: 'application/octet-stream' })
+          .catch((e: unknown) => e)
+        expect((err as { status?: number }).status, JSON.stringify(params)).toBe(400)
+      }
+      const blob = await session
+        .call(
+          'POST',
+          '/blob',
+          { 'file-name': 'x.blob', 'encoded-size': 2 ** 31 },
+          { body: new Uint8Array(16) },
+        )
+        .catch((e: unknown) => e)
+      expect((blob as { status?: number }).status).toBe(400)
+    } finally {
+      await session.abort()
+    }
+  })
+
   it('refuses oversized request bodies', async () => {
     const big = JSON.stringify({ pad: 'x'.repeat(200 * 1024) })
     const res = await request('POST', '/api2/json/access/ticket', {}, big).catch((e: unknown) => e)
