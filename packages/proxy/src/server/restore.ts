@@ -57,6 +57,14 @@ export interface RestoreOptions {
   readonly devices?: boolean
   /** Restore xattrs, ACLs and file capabilities (default true). */
   readonly xattrs?: boolean
+  /** Restore POSIX ACLs (default: as `xattrs`). */
+  readonly acls?: boolean
+  /** Restore file capabilities (default: as `xattrs`). */
+  readonly fcaps?: boolean
+  /** Create FIFOs (default true). */
+  readonly fifos?: boolean
+  /** Create sockets (default true). */
+  readonly sockets?: boolean
   /** Non-fatal problems (an xattr the filesystem refused, …). */
   readonly onWarning?: (path: string, message: string) => void
 }
@@ -168,6 +176,8 @@ export async function restoreArchive(
   const owner = options.owner ?? isRoot()
   const devices = options.devices ?? isRoot()
   const withXattrs = options.xattrs ?? true
+  const withAcls = options.acls ?? withXattrs
+  const withFcaps = options.fcaps ?? withXattrs
   const warn = (p: Buffer, m: string): void => options.onWarning?.(p.toString(), m)
   const match: PathPattern[] = (options.match ?? []).flatMap((p) => {
     const c = compilePattern(Buffer.from(p, 'utf8').toString('latin1'))
@@ -194,7 +204,7 @@ export async function restoreArchive(
     } catch (err) {
       warn(abs, `chown failed: ${(err as Error).message}`)
     }
-    if (withXattrs && kind !== 'symlink') {
+    if ((withXattrs || withAcls || withFcaps) && kind !== 'symlink') {
       const p = abs.toString()
       if (Buffer.from(p).equals(abs)) {
         const set = async (name: string, value: Uint8Array): Promise<void> => {
@@ -204,13 +214,17 @@ export async function restoreArchive(
             warn(abs, `cannot set ${name}: ${(err as Error).message}`)
           }
         }
-        for (const x of meta.xattrs) await set(Buffer.from(x.name).toString('latin1'), x.value)
-        if (meta.fcaps && kind === 'file') await set('security.capability', meta.fcaps)
-        const access = accessAclXattr(meta.acl, st.mode)
-        if (access) await set('system.posix_acl_access', access)
-        const def = kind === 'directory' ? defaultAclXattr(meta.acl) : undefined
-        if (def) await set('system.posix_acl_default', def)
-      } else if (meta.xattrs.length > 0 || meta.fcaps) warn(abs, 'xattrs not restored (name is not UTF-8)')
+        if (withXattrs)
+          for (const x of meta.xattrs) await set(Buffer.from(x.name).toString('latin1'), x.value)
+        if (withFcaps && meta.fcaps && kind === 'file') await set('security.capability', meta.fcaps)
+        if (withAcls) {
+          const access = accessAclXattr(meta.acl, st.mode)
+          if (access) await set('system.posix_acl_access', access)
+          const def = kind === 'directory' ? defaultAclXattr(meta.acl) : undefined
+          if (def) await set('system.posix_acl_default', def)
+        }
+      } else if ((withXattrs && meta.xattrs.length > 0) || (withFcaps && meta.fcaps))
+        warn(abs, 'xattrs not restored (name is not UTF-8)')
     }
     const secs = utimeArg(st.mtime.secs, st.mtime.nanos)
     try {
@@ -381,6 +395,7 @@ export async function restoreArchive(
       case 'fifo':
       case 'char_device':
       case 'block_device': {
+        if (e.kind === 'fifo' && options.fifos === false) break
         if (e.kind !== 'fifo' && !devices) {
           warn(abs, 'device node skipped (not permitted)')
           break
@@ -422,6 +437,7 @@ export async function restoreArchive(
         break
       }
       case 'socket': {
+        if (options.sockets === false) break
         await prepare(abs, false)
         // Node removes a listening socket's file when it closes: bind a temporary name in the
         // same (verified) directory, reached through its descriptor (so neither non-UTF-8 names
