@@ -202,6 +202,18 @@ describe('create, list, extract', () => {
     const over = await run(['extract', archive, target, '--overwrite'], { env })
     expect(over.code, over.stderr).toBe(0)
     expect(await readFile(join(target, 'deep', 'er', 'est', 'big.bin'))).toHaveLength(3 << 20)
+    expect((await lstat(join(target, 'pipe'))).isFIFO()).toBe(true)
+
+    const nofifo = join(work, 'nofifo')
+    const n = await run(
+      ['extract', archive, nofifo, '--no-fifos', '--no-acls', '--no-fcaps', '--no-sockets'],
+      {
+        env,
+      },
+    )
+    expect(n.code, n.stderr).toBe(0)
+    expect(await readdir(nofifo)).not.toContain('pipe')
+    expect(await readdir(nofifo)).toContain('hello.txt')
   })
 
   it('refuses to replace an archive without --overwrite, replaces it with', async () => {

@@ -235,7 +235,11 @@ interface ExtractOpts {
   overwrite?: boolean
   allowExistingDirs?: boolean
   xattrs: boolean
+  acls: boolean
+  fcaps: boolean
   deviceNodes: boolean
+  fifos: boolean
+  sockets: boolean
 }
 
 /** A ReadAt that counts what it reads. */
@@ -293,6 +297,10 @@ async function extract(
           allowExistingDirs: opts.allowExistingDirs === true || opts.overwrite === true,
           ...(match.length > 0 ? { match } : {}),
           xattrs: opts.xattrs,
+          acls: opts.acls,
+          fcaps: opts.fcaps,
+          fifos: opts.fifos,
+          sockets: opts.sockets,
           ...(opts.deviceNodes ? {} : { devices: false }),
           onWarning: (p, m) => out.warn(`${p}: ${m}`),
         },
@@ -325,8 +333,12 @@ function registerExtract(program: Command, ctx: Context): void {
     .option('--files-from <file>', 'read match patterns from a file, one a line')
     .option('--overwrite', 'replace existing files (and extract into existing directories)')
     .option('--allow-existing-dirs', 'extract into directories that already exist')
-    .option('--no-xattrs', 'do not restore xattrs, ACLs and file capabilities')
+    .option('--no-xattrs', 'do not restore extended attributes')
+    .option('--no-acls', 'do not restore POSIX ACLs')
+    .option('--no-fcaps', 'do not restore file capabilities')
     .option('--no-device-nodes', 'do not create device nodes (they are only created as root anyway)')
+    .option('--no-fifos', 'do not create FIFOs')
+    .option('--no-sockets', 'do not create sockets')
     .action(
       action(ctx, async (out, [a, t], opts: ExtractOpts) => {
         const archive = userPath(a as string)
