@@ -84,6 +84,11 @@ const H2_CLIENT_SETTINGS: http2.Settings = {
   maxFrameSize: 4 * 1024 * 1024,
 }
 
+/** Largest JSON answer accepted (snapshot lists of big datastores are a few MiB). */
+const MAX_JSON_RESPONSE = 64 * 1024 * 1024
+/** Largest raw download accepted (index files of archives of many TiB). */
+const MAX_DOWNLOAD = 1024 * 1024 * 1024
+
 /**
  * A connection profile for one server. Every request opens a fresh, verified TLS connection
  * (credentials are only sent after the certificate check).
@@ -233,6 +238,7 @@ export class PbsClient {
     path: string,
     headers: Record<string, string>,
     body?: string | Uint8Array,
+    maxBytes: number = MAX_JSON_RESPONSE,
   ): Promise<{ status: number; body: Buffer }> {
     const socket = await this.connectTls()
     return new Promise((resolve, reject) => {
@@ -262,7 +268,20 @@ export class PbsClient {
       })
       req.on('response', (res) => {
         const parts: Buffer[] = []
-        res.on('data', (d: Buffer) => parts.push(d))
+        let total = 0
+        res.on('data', (d: Buffer) => {
+          total += d.length
+          if (total > maxBytes) {
+            // a server must not make the client buffer without bound
+            res.destroy()
+            socket.destroy()
+            reject(
+              new PxarError('ERR_PBS_PROTOCOL', `${method} ${path}: response larger than ${maxBytes} bytes`),
+            )
+            return
+          }
+          parts.push(d)
+        })
         res.on('error', reject)
         res.on('end', () => {
           socket.destroy()
@@ -304,7 +323,13 @@ export class PbsClient {
   /** A raw download (octet-stream body) under `/api2/json`. */
   async download(path: string, params: QueryParams = {}): Promise<Uint8Array> {
     const auth = await this.authHeaders('GET')
-    const res = await this.#send('GET', `/api2/json${path}${encodeQuery(params)}`, auth)
+    const res = await this.#send(
+      'GET',
+      `/api2/json${path}${encodeQuery(params)}`,
+      auth,
+      undefined,
+      MAX_DOWNLOAD,
+    )
     return new Uint8Array(res.body.buffer, res.body.byteOffset, res.body.byteLength)
   }
 

@@ -508,6 +508,39 @@ describe('certificate pinning fails closed', () => {
     }
   }
 
+  it('PBS client: a (pinned) server sending an endless answer cannot exhaust memory', async () => {
+    const cert = await generateAgentCertificate()
+    const srv = tls.createServer({ cert: cert.cert, key: cert.key }, (s) => {
+      s.on('error', () => {})
+      s.once('data', () => {
+        s.write('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{"data":"')
+        const piece = Buffer.alloc(1 << 20, 0x61)
+        const pump = (): void => {
+          while (!s.destroyed && s.write(piece)) {}
+          if (!s.destroyed) s.once('drain', pump)
+        }
+        pump()
+      })
+    })
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()))
+    try {
+      const client = new PbsClient({
+        host: '127.0.0.1',
+        port: (srv.address() as { port: number }).port,
+        authId: TOKEN_ID,
+        password: SECRET,
+        fingerprint: cert.fingerprint,
+      })
+      const before = process.memoryUsage().rss
+      const err = await getVersion(client).catch((e: unknown) => e)
+      expect((err as { code?: string }).code).toBe('ERR_PBS_PROTOCOL')
+      expect(String((err as Error).message)).toMatch(/larger than/)
+      expect(process.memoryUsage().rss - before).toBeLessThan(512 * 1024 * 1024)
+    } finally {
+      srv.close()
+    }
+  })
+
   it('agent client: a wrong pin is refused before the token is sent', async () => {
     const rec = await recordingServer()
     try {
