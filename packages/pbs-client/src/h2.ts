@@ -1,5 +1,5 @@
 /** Requests on an upgraded HTTP/2 session (backup and reader protocols). */
-import type http2 from 'node:http2'
+import http2 from 'node:http2'
 import { PxarError } from '@pxar/format'
 import { encodeQuery, PbsHttpError, parseData, type QueryParams } from './client.ts'
 
@@ -9,7 +9,13 @@ export interface H2RequestOptions {
   readonly contentType?: string
   /** Abort with this signal. */
   readonly signal?: AbortSignal | undefined
+  /** Largest response body accepted (default 1 GiB); a bigger one fails with `ERR_PBS_PROTOCOL`. */
+  readonly maxBytes?: number | undefined
 }
+
+/** Default of {@link H2RequestOptions.maxBytes}: index files of archives of many TiB fit. */
+const MAX_RESPONSE = 1024 * 1024 * 1024
+const http2Cancel = http2.constants.NGHTTP2_CANCEL
 
 /**
  * One request on an HTTP/2 session; resolves with the raw response body of a 2xx response.
@@ -58,9 +64,18 @@ export function h2Raw(
     req.on('response', (headers) => {
       status = Number(headers[':status'] ?? 0)
     })
+    const maxBytes = options.maxBytes ?? MAX_RESPONSE
     req.on('data', (d: Buffer) => {
-      parts.push(d)
+      if (settled) return
       total += d.length
+      if (total > maxBytes) {
+        // a server must not make the client buffer without bound
+        parts.length = 0
+        req.close(http2Cancel)
+        reject(new PxarError('ERR_PBS_PROTOCOL', `${method} ${path}: response larger than ${maxBytes} bytes`))
+        return
+      }
+      parts.push(d)
     })
     req.on('error', (err) =>
       reject(

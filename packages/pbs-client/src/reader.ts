@@ -16,6 +16,7 @@ import {
   IndexReadAt,
   inspectBlob,
   MANIFEST_BLOB_NAME,
+  MAX_ENCODED_BLOB_SIZE,
   type ManifestFile,
   type ManifestKey,
   parseManifest,
@@ -227,7 +228,7 @@ export class PbsReader {
     let p = this.#inflight.get(key)
     if (!p) {
       p = this.#limiter
-        .run(() => h2Raw(this.#h2, 'GET', '/chunk', { digest: key }))
+        .run(() => h2Raw(this.#h2, 'GET', '/chunk', { digest: key }, { maxBytes: MAX_ENCODED_BLOB_SIZE }))
         .then((blob) => {
           this.stats.chunkDownloads++
           this.stats.chunkBytes += blob.length

@@ -19,7 +19,7 @@ import {
   encodeBlob,
   verifySnapshot,
 } from '../../../packages/datastore/src/index.ts'
-import { getVersion, PbsClient, PbsRemoteStore } from '../../../packages/pbs-client/src/index.ts'
+import { getVersion, PbsClient, PbsReader, PbsRemoteStore } from '../../../packages/pbs-client/src/index.ts'
 import {
   type Agent,
   connectAgent,
@@ -535,6 +535,60 @@ describe('certificate pinning fails closed', () => {
       const err = await getVersion(client).catch((e: unknown) => e)
       expect((err as { code?: string }).code).toBe('ERR_PBS_PROTOCOL')
       expect(String((err as Error).message)).toMatch(/larger than/)
+      expect(process.memoryUsage().rss - before).toBeLessThan(512 * 1024 * 1024)
+    } finally {
+      srv.close()
+    }
+  })
+
+  it('PBS reader: a (pinned) server streaming an endless HTTP/2 answer cannot exhaust memory', async () => {
+    const cert = await generateAgentCertificate()
+    const srv = tls.createServer({ cert: cert.cert, key: cert.key }, (socket) => {
+      socket.on('error', () => {})
+      socket.once('data', () => {
+        socket.write(
+          'HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: proxmox-backup-reader-protocol-v1\r\n\r\n',
+          () => {
+            const session = http2.performServerHandshake(socket)
+            session.on('error', () => {})
+            session.on('stream', (stream) => {
+              stream.on('error', () => {})
+              stream.respond({ ':status': 200, 'content-type': 'application/octet-stream' })
+              const piece = Buffer.alloc(1 << 20, 0x62)
+              const pump = (): void => {
+                while (!stream.destroyed && !stream.closed && stream.write(piece)) {}
+                if (!stream.destroyed && !stream.closed) stream.once('drain', pump)
+              }
+              pump()
+            })
+          },
+        )
+      })
+    })
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()))
+    try {
+      const client = new PbsClient({
+        host: '127.0.0.1',
+        port: (srv.address() as { port: number }).port,
+        authId: TOKEN_ID,
+        password: SECRET,
+        fingerprint: cert.fingerprint,
+      })
+      const before = process.memoryUsage().rss
+      const reader = await PbsReader.open(client, 'store', {
+        ns: [],
+        type: 'host',
+        id: 'x',
+        time: 1_700_000_000,
+      })
+      try {
+        // a chunk may not be bigger than the largest blob
+        const chunk = await reader.readChunk(new Uint8Array(32)).catch((e: unknown) => e)
+        expect((chunk as { code?: string }).code).toBe('ERR_PBS_PROTOCOL')
+        expect(String((chunk as Error).message)).toMatch(/larger than/)
+      } finally {
+        await reader.close().catch(() => {})
+      }
       expect(process.memoryUsage().rss - before).toBeLessThan(512 * 1024 * 1024)
     } finally {
       srv.close()
