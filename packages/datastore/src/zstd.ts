@@ -201,11 +201,8 @@ function loadNapi(): ZstdBackend | undefined {
       // The declared content size is untrusted: believe it only up to a bound proportional to the
       // input, so that a few forged header bytes cannot reserve the whole output limit. Beyond it
       // the buffer grows by doubling as data is actually produced.
-      const plausible = Math.max(data.length * 1024, 1 << 20)
-      let cap =
-        hint !== null && hint <= maxOutput && hint <= plausible
-          ? hint
-          : Math.min(maxOutput, Math.max(data.length * 4, 1 << 16))
+      const plausible = Math.max(data.length * 32, 1 << 20)
+      let cap = Math.min(maxOutput, plausible, hint ?? Math.max(data.length * 4, 1 << 16))
       // Uninitialized memory is fine: only the produced prefix is ever returned (sliced otherwise).
       let out = uninit(Math.max(cap, 1))
       let produced = 0
