@@ -261,7 +261,7 @@ async function walkAccessor(acc: Accessor): Promise<void> {
         }
         const buf = new Uint8Array(64)
         await acc.readFileAt(f, buf, Math.max(0, (f.fileSize ?? 0) - 10))
-        await acc.readFileAt(f, buf, 1 << 40)
+        await acc.readFileAt(f, buf, 2 ** 40)
       }
     }
   }
@@ -339,6 +339,52 @@ export function vectorKey(vectors: string): CryptConfig {
 
 const BLOB_HINTS: Hints = { sizeFields: [], typeFields: [0], items: [], typeValues: [] }
 
+/** zstd frame header descriptors: every content-size width, single segment or not, dictionary ids. */
+const ZSTD_FHD = [0x00, 0x04, 0x20, 0x24, 0x40, 0x44, 0x60, 0x80, 0xa0, 0xc0, 0xe0, 0xe4, 0x01, 0x03]
+/** Declared content sizes (bytes). */
+const ZSTD_SIZES = [
+  0,
+  1,
+  255,
+  256,
+  65535,
+  1 << 20,
+  16 * 1024 * 1024,
+  16 * 1024 * 1024 + 1,
+  2 ** 27,
+  2 ** 32 - 1,
+]
+
+/**
+ * Rewrites the zstd frame header of an unencrypted compressed blob (frame at byte 12): a new
+ * descriptor with a declared content size of an edge value, the blocks kept.
+ */
+function rewriteZstdHeader(seed: Uint8Array, rng: Rng): Uint8Array {
+  if (seed.length < 18 || seed[12] !== 0x28 || seed[13] !== 0xb5) return mutate(seed, BLOB_HINTS, rng, 3)
+  const oldFhd = seed[16]!
+  const oldSingle = (oldFhd >> 5) & 1
+  const oldFcs = [oldSingle, 2, 4, 8][oldFhd >> 6]!
+  const oldDid = [0, 1, 2, 4][oldFhd & 3]!
+  const blocks = seed.subarray(17 + (oldSingle ? 0 : 1) + oldDid + oldFcs)
+  const fhd = ZSTD_FHD[rng.below(ZSTD_FHD.length)]!
+  const single = (fhd >> 5) & 1
+  const fcs = [single, 2, 4, 8][fhd >> 6]!
+  const did = [0, 1, 2, 4][fhd & 3]!
+  const head: number[] = [...seed.subarray(0, 16), fhd]
+  if (!single) head.push(oldSingle ? 0x50 : seed[17]!) // window descriptor
+  for (let k = 0; k < did; k++) head.push(rng.below(256))
+  let size = ZSTD_SIZES[rng.below(ZSTD_SIZES.length)]!
+  if (fcs === 2) size = Math.max(0, size - 256)
+  for (let k = 0; k < fcs; k++) {
+    head.push(size % 256)
+    size = Math.floor(size / 256)
+  }
+  const out = new Uint8Array(head.length + blocks.length)
+  out.set(head)
+  out.set(blocks, head.length)
+  return fixCrc(out)
+}
+
 function fixCrc(bytes: Uint8Array): Uint8Array {
   try {
     const info = inspectBlob(bytes)
@@ -368,7 +414,7 @@ const blob: Target = defineTarget({
     return blobs.concat(chunks)
   },
   mutate(seed, rng) {
-    const out = mutate(seed, BLOB_HINTS, rng, 3)
+    const out = rng.below(4) === 0 ? rewriteZstdHeader(seed, rng) : mutate(seed, BLOB_HINTS, rng, 3)
     // most mutations would stop at the CRC: repair it for half of the inputs to reach zstd/GCM
     return rng.below(2) === 0 ? fixCrc(out) : out
   },
