@@ -183,6 +183,12 @@ describe('metadata mode with many small files', () => {
     expect(src.reads.size).toBe(0)
     expect(second.reusedBytes).toBe(first.bytes)
     const snap = (time: number) => ({ ns: [], type: 'host', id: 'small', time }) as const
+    // runs continue inside the chunk they share: no chunk is injected twice
+    const payload = async (time: number) =>
+      (await ds.readManifest(snap(time))).files.find((f) => f.filename === 'root.ppxar.didx')
+    const [p1, p2] = [await payload(1_700_000_000), await payload(1_700_000_100)]
+    // all old chunks once, plus the new archive's own start and tail markers (16 bytes each)
+    expect(p2?.size).toBe((p1?.size ?? 0) + 32)
     expect(await readArchive(ds, snap(1_700_000_100), 'root', true)).toEqual(
       await readArchive(ds, snap(1_700_000_000), 'root', true),
     )

@@ -86,7 +86,8 @@ export interface BackupConfig {
   readonly maxReusePadding?: number
   /**
    * Metadata mode: most unchanged files whose entries are held back while the reuse of their
-   * chunks is planned (default 65536; bounds memory).
+   * chunks is planned (default 16384; bounds memory). Runs cut at this bound continue inside
+   * their shared chunk, so the bound costs neither reuse nor payload size.
    */
   readonly maxReuseRunFiles?: number
   readonly onProgress?: (progress: Readonly<BackupProgress>) => void
@@ -409,7 +410,7 @@ export async function runBackup(source: FileSystemSource, config: BackupConfig):
     scopes.push(cli)
     const oneFs = config.oneFileSystem ?? true
     const maxPadding = config.maxReusePadding ?? 0.1
-    const maxRunFiles = config.maxReuseRunFiles ?? 65536
+    const maxRunFiles = config.maxReuseRunFiles ?? 16384
     if (!Number.isSafeInteger(maxRunFiles) || maxRunFiles < 1)
       throw new RangeError('maxReuseRunFiles must be a positive integer')
 
@@ -422,6 +423,18 @@ export async function runBackup(source: FileSystemSource, config: BackupConfig):
         await fn()
         await pump()
       }
+    }
+    /**
+     * The chunk a run cut for memory ended with, kept open for the next run to continue in: its
+     * index, the payload base of its plan, the encoder's payload position (the end of the run's
+     * last file) and the bytes of the chunk after it, which the encoder has not been told about.
+     */
+    let sharedChunk: { chunk: number; base: number; position: number; pending: number } | undefined
+    /** Accounts for the rest of an open shared chunk (before the encoder writes payload itself). */
+    const settleShared = (): void => {
+      if (!sharedChunk) return
+      pxarEnc.advancePayload(sharedChunk.pending)
+      sharedChunk = undefined
     }
     const flushRun = async (edges: { freeTail?: boolean } = {}): Promise<void> => {
       const r = run
@@ -438,6 +451,7 @@ export async function runBackup(source: FileSystemSource, config: BackupConfig):
       for (const o of r.ops) {
         const plan = o.file === undefined ? undefined : planOf.get(o.file)
         if (!plan || o.file === undefined) {
+          if (o.file !== undefined) settleShared()
           await o.fn(undefined)
           await pump()
           continue
@@ -445,15 +459,43 @@ export async function runBackup(source: FileSystemSource, config: BackupConfig):
         if (o.file === plan.firstFile) {
           pxarEnc.flush()
           await pump()
+          let from = plan.firstChunk
+          const shared = sharedChunk
+          if (
+            r.continued &&
+            shared &&
+            plan.firstFile === 0 &&
+            plan.firstChunk === shared.chunk &&
+            pxarEnc.payloadPosition === shared.position
+          ) {
+            // The previous run injected this chunk last: continue inside it.
+            sharedChunk = undefined
+            base = shared.base
+            from = plan.firstChunk + 1
+          } else {
+            settleShared()
+            base = pxarEnc.payloadPosition - idx.start(plan.firstChunk)
+          }
           const chunks: { digest: Uint8Array; size: number }[] = []
-          for (let i = plan.firstChunk; i <= plan.lastChunk; i++)
+          for (let i = from; i <= plan.lastChunk; i++)
             chunks.push({ digest: idx.digest(i), size: idx.end(i) - idx.start(i) })
-          await payloadUp.inject(chunks)
-          base = pxarEnc.payloadPosition - idx.start(plan.firstChunk)
+          if (chunks.length > 0) await payloadUp.inject(chunks)
         }
         await o.fn(base + (r.files[o.file] as RunFile).start)
         if (o.file === plan.lastFile) {
-          pxarEnc.advancePayload(idx.end(plan.lastChunk) - idx.start(plan.firstChunk))
+          const chunkEnd = base + idx.end(plan.lastChunk)
+          if (edges.freeTail && plan.lastFile === r.files.length - 1) {
+            // Keep the chunk open: the next run may continue in it.
+            pxarEnc.advancePayload(base + (r.files[o.file] as RunFile).end - pxarEnc.payloadPosition)
+            sharedChunk = {
+              chunk: plan.lastChunk,
+              base,
+              position: pxarEnc.payloadPosition,
+              pending: chunkEnd - pxarEnc.payloadPosition,
+            }
+          } else {
+            pxarEnc.advancePayload(chunkEnd - pxarEnc.payloadPosition)
+          }
           await pump()
         }
       }
@@ -478,6 +520,7 @@ export async function runBackup(source: FileSystemSource, config: BackupConfig):
         config.onSkip?.(path, code, (err as Error).message)
         return undefined
       }
+      settleShared()
       const fw = pxarEnc.createFile(ename, entry.metadata, entry.size)
       let left = entry.size
       for (;;) {
@@ -564,7 +607,8 @@ export async function runBackup(source: FileSystemSource, config: BackupConfig):
               // in the middle of a chunk, shares that chunk with the next run: neither counts
               // the other's bytes in it as padding.
               const full =
-                run.files.length >= maxRunFiles || idx.end(run.lastChunk) - idx.start(run.firstChunk) > 1 << 30
+                run.files.length >= maxRunFiles ||
+                idx.end(run.lastChunk) - idx.start(run.firstChunk) > 1 << 30
               if (broken || full) {
                 continued = !broken && startOff === run.lastEnd && first.index === run.lastChunk
                 await flushRun({ freeTail: continued })
@@ -707,6 +751,7 @@ export async function runBackup(source: FileSystemSource, config: BackupConfig):
     const prevRoot = previous ? await previous.accessor.root() : undefined
     await walk(new Uint8Array(0), root, prevRoot, root.dev)
     await flushRun()
+    settleShared()
     pxarEnc.finish()
     pxarEnc.close()
     catalog?.endDirectory()
