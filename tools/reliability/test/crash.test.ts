@@ -7,7 +7,7 @@
  * references.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { readdir, readFile, rm, utimes } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rm, utimes } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -17,6 +17,8 @@ import {
   garbageCollect,
   verifySnapshot,
 } from '../../../packages/datastore/src/index.ts'
+import { isPxarError } from '../../../packages/format/src/index.ts'
+import { PbsClient, PbsRemoteStore } from '../../../packages/pbs-client/src/index.ts'
 import { LocalClient, LocalStore, runBackup } from '../../../packages/proxy/src/index.ts'
 import { type RunningServer, startServer } from '../../../packages/server/src/index.ts'
 import { CLI_ARGV, cleanEnv, cli, cliProcess, makeTree, REPO_ROOT, tempDir } from './helpers.ts'
@@ -230,6 +232,88 @@ describe('kill -9 during a backup', () => {
       expect(stats.count).toBeGreaterThan(0)
     } finally {
       await server.stop()
+    }
+  })
+})
+
+describe('kill -9 of the server during a backup', () => {
+  /** Starts `pxar-cli serve` on `store`; resolves with its port, fingerprint and process. */
+  async function serve(store: string): Promise<{ port: number; fingerprint: string; child: ChildProcess }> {
+    const child = spawn(
+      process.execPath,
+      [...CLI_ARGV, 'serve', '--store', store, '--listen', '127.0.0.1:0'],
+      {
+        cwd: REPO_ROOT,
+        env: cleanEnv(base),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
+    let out = ''
+    child.stdout?.setEncoding('utf8').on('data', (t: string) => (out += t))
+    child.stderr?.setEncoding('utf8').on('data', (t: string) => (out += t))
+    const ok = await until(
+      async () => /listening: https:\/\/[^\s]+:\d+/.test(out) || child.exitCode !== null,
+      60_000,
+    )
+    const port = Number(/listening: https:\/\/[^\s]+:(\d+)/.exec(out)?.[1])
+    const fingerprint = /fingerprint: ([0-9a-f:]+)/.exec(out)?.[1] ?? ''
+    expect(ok && port > 0, out).toBe(true)
+    return { port, fingerprint, child }
+  }
+
+  it('leaves no finished partial snapshot; a restarted server takes the next backup', async () => {
+    const store = join(base, 'served-store')
+    const tokenId = 'root@pam!srvcrash'
+    await mkdir(store)
+    const created = await cli([
+      'serve-token',
+      '--store',
+      store,
+      '--create',
+      tokenId,
+      '--output-format',
+      'json',
+    ])
+    expect(created.code, created.stderr).toBe(0)
+    const secret = (JSON.parse(created.stdout) as { value: string }).value
+    const backup = (port: number, fingerprint: string) => {
+      const client = new PbsClient({
+        host: '127.0.0.1',
+        port,
+        authId: tokenId,
+        password: secret,
+        fingerprint,
+      })
+      const source = new LocalClient(src)
+      return runBackup(source, {
+        store: new PbsRemoteStore(client, 'store'),
+        backupId: 'srv',
+        workers: 0,
+      }).finally(() => source.close())
+    }
+    const first = await serve(store)
+    const exited = new Promise((r) => first.child.once('exit', r))
+    const chunks = await countChunks(store)
+    const running = backup(first.port, first.fingerprint).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    // kill the server once the backup has stored a chunk
+    await until(async () => (await countChunks(store)) > chunks, 60_000)
+    first.child.kill('SIGKILL')
+    await exited
+    const err = await running
+    expect(err).toSatisfy(isPxarError)
+    const ds = await Datastore.open(store)
+    expect(await expectConsistent(ds, 'srv')).toBe(0)
+    const second = await serve(store)
+    try {
+      const r = await backup(second.port, second.fingerprint)
+      expect(await expectConsistent(await Datastore.open(store), 'srv')).toBe(1)
+      expect(r.snapshot).toMatch(/^host\/srv\//)
+    } finally {
+      second.child.kill('SIGTERM')
+      await new Promise((r) => second.child.once('exit', r))
     }
   })
 })
