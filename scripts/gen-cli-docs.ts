@@ -52,6 +52,14 @@ function page(cmd: Command): string {
   return lines.join('\n')
 }
 
+/** A table with padded columns (as the repository's Markdown formatter writes them). */
+function markdownTable(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+  const line = (cells: readonly string[]): string =>
+    `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)]
+}
+
 function index(program: Command): string {
   const lines = [
     HEADER,
@@ -62,12 +70,14 @@ function index(program: Command): string {
     'variables are described in the [CLI README](../../apps/pxar-cli/README.md); differences from',
     'proxmox-backup-client and the `pxar` tool are listed in [compatibility](../compatibility.md).',
     '',
-    '| command | what it does |',
-    '| ------- | ------------ |',
+    ...markdownTable(
+      ['command', 'what it does'],
+      visible(program).map((cmd) => [
+        `[\`${cmd.name()}\`](${cmd.name()}.md)`,
+        cmd.description().replace(/\|/g, '\\|'),
+      ]),
+    ),
   ]
-  for (const cmd of visible(program)) {
-    lines.push(`| [\`${cmd.name()}\`](${cmd.name()}.md) | ${cmd.description().replace(/\|/g, '\\|')} |`)
-  }
   lines.push('', '## Global options', '', helpBlock(program), '')
   return lines.join('\n')
 }
