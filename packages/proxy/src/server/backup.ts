@@ -86,7 +86,7 @@ export interface BackupConfig {
   readonly maxReusePadding?: number
   /**
    * Metadata mode: most unchanged files whose entries are held back while the reuse of their
-   * chunks is planned (default 16384; bounds memory). Runs cut at this bound continue inside
+   * chunks is planned (default 4096; bounds memory). Runs cut at this bound continue inside
    * their shared chunk, so the bound costs neither reuse nor payload size.
    */
   readonly maxReuseRunFiles?: number
@@ -410,7 +410,7 @@ export async function runBackup(source: FileSystemSource, config: BackupConfig):
     scopes.push(cli)
     const oneFs = config.oneFileSystem ?? true
     const maxPadding = config.maxReusePadding ?? 0.1
-    const maxRunFiles = config.maxReuseRunFiles ?? 16384
+    const maxRunFiles = config.maxReuseRunFiles ?? 4096
     if (!Number.isSafeInteger(maxRunFiles) || maxRunFiles < 1)
       throw new RangeError('maxReuseRunFiles must be a positive integer')
 
