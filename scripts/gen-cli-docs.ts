@@ -12,8 +12,9 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import type { Command } from 'commander'
 import { createProgram } from '../apps/pxar-cli/src/cli.ts'
+
+type Command = ReturnType<typeof createProgram>
 
 /** Where the pages go, relative to the repository root. */
 export const CLI_DOCS_DIR = 'docs/cli'
