@@ -235,6 +235,7 @@ describe('create, list, extract', () => {
     const cases: [string[], number, RegExp][] = [
       [['create', join(home, 'x.pxar'), join(home, 'missing')], 1, /source .*missing does not exist/],
       [['create', join(home, 'x.pxar'), join(src, 'hello.txt')], 1, /is not a directory/],
+      [['create', join(home, 'nodir', 'x.pxar'), src], 1, /directory .*nodir for .* does not exist/],
       [['create', join(home, 'x.pxar')], 2, /missing required argument/],
       [['create', join(home, 'x.pxar'), src, '--bogus'], 2, /unknown option/],
       [['list', join(home, 'missing.pxar')], 1, /archive .*missing\.pxar does not exist/],

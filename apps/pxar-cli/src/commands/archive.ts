@@ -4,6 +4,7 @@
  */
 import { createReadStream, existsSync } from 'node:fs'
 import { readFile, stat } from 'node:fs/promises'
+import { dirname } from 'node:path'
 import { type AccessorEntry, decode, type Entry, openAccessor, type ReadAt } from '@pxar/codec'
 import { LocalClient, type RestoreResult, restoreArchive } from '@pxar/proxy'
 import type { Command } from 'commander'
@@ -127,6 +128,14 @@ function registerCreate(program: Command, ctx: Context): void {
         if (!st.isDirectory())
           throw new CliError('ENOTDIR', `source ${source} is not a directory`, { hint: 'pass a directory' })
         const payloadOutput = opts.payloadOutput === undefined ? undefined : userPath(opts.payloadOutput)
+        for (const f of [archive, payloadOutput]) {
+          if (f === undefined) continue
+          const dir = await stat(dirname(f)).catch(() => undefined)
+          if (!dir?.isDirectory())
+            throw new CliError('ENOENT', `directory ${dirname(f)} for ${f} does not exist`, {
+              hint: 'create it first or write the archive elsewhere',
+            })
+        }
         if (payloadOutput === archive) throw usageError('--payload-output must differ from the archive')
         if (payloadOutput !== undefined && !archive.endsWith('.mpxar'))
           out.warn(`split archives are usually named .mpxar (metadata) and .ppxar (payload)`)
