@@ -365,7 +365,7 @@ describe('EncodePool', () => {
       }
       // A view into a larger buffer is copied, not transferred.
       const big = generateAll('text:1:20000')
-      const view = big.subarray(100, 5000)
+      const view = big.subarray(100, 5000) as Uint8Array<ArrayBuffer>
       await pool.encode(view)
       expect(view.length).toBe(4900)
       // Too large: the worker's PxarError comes back with its code.
