@@ -51,6 +51,8 @@ export interface CreateArchiveOptions {
   readonly signal?: AbortSignal | undefined
   /** Entries and file bytes so far; called often, keep it cheap. */
   readonly onProgress?: (progress: Readonly<CreateProgress>) => void
+  /** Each entry stored, by path relative to the root (for `--verbose` listings). */
+  readonly onEntry?: (path: string) => void
   /** An entry that could not be read and was left out. */
   readonly onSkip?: (path: string, code: string, message: string) => void
 }
@@ -305,6 +307,14 @@ export async function createArchive(
         const path = joinPath(dirPath, entry.name)
         if (own.has(`${entry.dev}:${entry.ino}`)) continue
         if (isExcluded(scopes, latin1(path), entry.kind === 'directory')) continue
+        if (
+          ((entry.kind === 'block-device' || entry.kind === 'char-device') &&
+            options.deviceNodes === false) ||
+          (entry.kind === 'fifo' && options.fifos === false) ||
+          (entry.kind === 'socket' && options.sockets === false)
+        )
+          continue
+        options.onEntry?.(display(path))
         switch (entry.kind) {
           case 'directory':
             counts.dirs++

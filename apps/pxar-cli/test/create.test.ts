@@ -167,9 +167,17 @@ describe('create, list, extract', () => {
 
   it('leaves out what the --no-* options say and never archives its own output', async () => {
     const out = join(src, 'self.pxar')
-    const c = await run(['create', out, src, '--no-fifos', '--no-pxarexclude', '--exclude', '/deep'], { env })
+    const c = await run(
+      ['create', out, src, '--no-fifos', '--no-pxarexclude', '--exclude', '/deep', '--verbose'],
+      { env },
+    )
     try {
       expect(c.code, c.stderr).toBe(0)
+      // --verbose lists what goes into the archive
+      const listed = c.stderr.trimEnd().split('\n')
+      expect(listed).toContain('logs/a.log')
+      expect(listed).not.toContain('pipe')
+      expect(listed.some((l) => l.startsWith('deep'))).toBe(false)
       expect(c.stdout).toMatch(/^created .*self\.pxar from /)
       const l = await run(['list', out], { env })
       const paths = l.stdout.trimEnd().split('\n')

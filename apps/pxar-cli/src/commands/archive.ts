@@ -10,7 +10,7 @@ import { LocalClient, type RestoreResult, restoreArchive } from '@pxar/proxy'
 import type { Command } from 'commander'
 import { action, type Context } from '../context.ts'
 import { type CreateArchiveResult, createArchive } from '../create.ts'
-import { entryJson, entryLine } from '../entries.ts'
+import { displayPath, entryJson, entryLine } from '../entries.ts'
 import { CliError, EXIT_CODES, usageError } from '../errors.ts'
 import { openReadAt } from '../files.ts'
 import { formatBytes, formatDuration, type Output } from '../output.ts'
@@ -159,6 +159,7 @@ function registerCreate(program: Command, ctx: Context): void {
               signal,
               onProgress: (p) => progress.update({ entries: p.entries, bytes: p.bytesRead }),
               onSkip: (p, code, message) => out.warn(`skipped ${p}: ${code} ${message}`),
+              ...(out.verbose ? { onEntry: (p: string) => out.debug(displayPath(p)) } : {}),
             }),
           )
         } catch (err) {
