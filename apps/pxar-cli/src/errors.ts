@@ -60,6 +60,12 @@ const HINTS: Record<string, string> = {
   ERR_CHUNK_MISSING: 'the datastore is damaged; run `pxar-cli verify`',
   ERR_BLOB_CRYPT: 'the data is encrypted; pass --keyfile',
   ERR_BLOB_NO_KEY: 'the data is encrypted; pass --keyfile',
+  ERR_PXAR_TRUNCATED: 'the archive is incomplete or not a pxar archive',
+  ERR_PXAR_BAD_HEADER: 'the file is not a pxar archive, or it is damaged',
+  ERR_PXAR_UNKNOWN_ITEM: 'the file is not a pxar archive, or it is damaged',
+  ERR_PXAR_SIZE: 'the archive is damaged',
+  ERR_PXAR_BAD_GOODBYE: 'the archive is damaged',
+  ERR_PXAR_INVALID_DATA: 'the archive is damaged',
   ERR_RESTORE_EXISTS:
     'pass --overwrite to replace existing files, or --allow-existing-dirs to merge into directories',
 }
@@ -82,7 +88,7 @@ export function describeError(err: unknown): ErrorReport {
   if (isPxarError(err)) {
     const offset = (err as { offset?: number }).offset
     const at =
-      typeof offset === 'number' && !err.message.includes('offset') ? ` (at byte offset ${offset})` : ''
+      typeof offset === 'number' && !/offset|at byte/.test(err.message) ? ` (at byte offset ${offset})` : ''
     return {
       code: err.code,
       message: `${err.message}${at}`,
