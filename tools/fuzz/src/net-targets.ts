@@ -215,6 +215,11 @@ function agentSeeds(): Seed[] {
     `GET /v1/file?root=data&path=${b64url('a.txt')}&start=2&end=9\n${auth}\n`,
     `GET /v1/file?root=data&path=${b64url('dir/sub/c.bin')}\n${auth}\n`,
     `GET /v1/file?root=data&path=${b64url('link')}&start=0\n${auth}\n`,
+    `GET /v1/file?root=data&path=${b64url('escape')}\n${auth}\n`,
+    `GET /v1/file?root=data&path=${b64url('dir/../../outside.txt')}\n${auth}\n`,
+    `GET /v1/file?root=data&path=${b64url('/etc/hostname')}\n${auth}\n`,
+    post('/v1/list', { root: 'data', path: b64('escape/') }),
+    post('/v1/stat', { root: 'data', path: b64('..') }),
     `GET /v1/roots\nauthorization: Bearer wrong-token-wrong-token\n\n`,
     `DELETE /v1/file\n${auth}\n`,
   ]
@@ -725,7 +730,7 @@ async function upgrade(
 const serverBackup: Target = defineTarget({
   name: 'server-backup',
   description:
-    'server backup protocol over HTTP/2: upgrade parameters, index create/append/close, chunk and blob bodies, finish',
+    'server backup and reader protocols over HTTP/2: upgrade parameters, index create/append/close, chunk and blob bodies, finish, downloads',
   timeMs: 15_000,
   seeds: () => backupSeeds(),
   mutate(seed, rng) {
