@@ -330,7 +330,23 @@ const agent: Target = defineTarget({
   timeMs: 10_000,
   seeds: () => agentSeeds(),
   mutate(seed, rng) {
-    return rng.below(3) === 0 ? mutate(seed, NO_HINTS, rng, 3) : mutateJson(seed, rng)
+    // mostly keep the head sendable: mutate the body, or the head's tokens, or (less often) any byte
+    const cut = seed.indexOf(0x0a) // end of the request line
+    const blank = Buffer.from(seed).indexOf('\n\n')
+    switch (rng.below(4)) {
+      case 0:
+        return mutate(seed, NO_HINTS, rng, 3)
+      case 1: {
+        if (cut < 0) return mutateJson(seed, rng)
+        const line = mutateJson(seed.subarray(0, cut), rng)
+        return Uint8Array.from([...line, ...seed.subarray(cut)])
+      }
+      default: {
+        if (blank < 0) return mutateJson(seed, rng)
+        const body = mutateJson(seed.subarray(blank + 2), rng)
+        return Uint8Array.from([...seed.subarray(0, blank + 2), ...body])
+      }
+    }
   },
   async setup() {
     const dir = mkdtempSync(join(tmpdir(), 'pxar-fuzz-agent-'))
