@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto'
 import { unlinkSync } from 'node:fs'
 import { mkdir, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { PxarError, PxarFormatError } from '@pxar/format'
 import { ioError, writeFileAtomic } from './atomic-file.ts'
 import {
@@ -72,6 +72,12 @@ export interface GroupLockInfo {
   readonly base?: number
 }
 const SNAPSHOT_FILE = /^.*\.([fd]idx|blob)$/
+
+/**
+ * Absolute paths of the groups being backed up, the snapshots being written and their base
+ * snapshots, by any {@link Datastore} object of this process (other processes: group lock files).
+ */
+const IN_USE = new Set<string>()
 
 /** A snapshot as listed by {@link Datastore.listSnapshots}. */
 export interface SnapshotInfo {
@@ -162,7 +168,7 @@ async function listDir(path: string): Promise<string[]> {
 export class Datastore {
   readonly base: string
   readonly chunkStore: ChunkStore
-  readonly #locked = new Set<string>()
+  readonly #locked = IN_USE
 
   private constructor(base: string, chunkStore: ChunkStore) {
     this.base = base
@@ -336,7 +342,7 @@ export class Datastore {
     }
     const info = parseLockInfo(text)
     if (!info || !processAlive(info.pid)) return undefined
-    if (info.pid === process.pid && !this.#locked.has(this.groupDir(g))) return undefined
+    if (info.pid === process.pid && !this.#locked.has(resolve(this.groupDir(g)))) return undefined
     return info
   }
 
@@ -379,7 +385,7 @@ export class Datastore {
 
   /** True while a backup (this or another process) writes the snapshot or reads it as its base. */
   async snapshotInUse(s: BackupDir): Promise<boolean> {
-    if (this.#locked.has(this.snapshotDir(s))) return true
+    if (this.#locked.has(resolve(this.snapshotDir(s)))) return true
     const holder = await this.groupLockHolder(s)
     return holder !== undefined && (holder.snapshot === s.time || holder.base === s.time)
   }
@@ -481,9 +487,9 @@ export class Datastore {
     if (!(await this.namespaceExists(s.ns)))
       throw new PxarError('ERR_SNAPSHOT_NOT_FOUND', 'namespace not found')
     const gdir = this.groupDir(s)
-    if (this.#locked.has(gdir))
+    if (this.#locked.has(resolve(gdir)))
       throw new PxarError('ERR_SNAPSHOT_LOCKED', 'another backup is already running')
-    this.#locked.add(gdir)
+    this.#locked.add(resolve(gdir))
     let release: (() => void) | undefined
     let unlockGroup: (() => void) | undefined
     let basePath: string | undefined
@@ -525,25 +531,25 @@ export class Datastore {
         }
         throw ioError('unable to create snapshot directory', err)
       }
-      this.#locked.add(path)
+      this.#locked.add(resolve(path))
       if (base) {
         basePath = base.path
-        this.#locked.add(basePath)
+        this.#locked.add(resolve(basePath))
       }
       release = this.chunkStore.registerWriter()
       const unlock = unlockGroup
       return new SnapshotWriter(this, s, path, base, () => {
         release?.()
-        this.#locked.delete(path)
-        if (basePath) this.#locked.delete(basePath)
-        this.#locked.delete(gdir)
+        this.#locked.delete(resolve(path))
+        if (basePath) this.#locked.delete(resolve(basePath))
+        this.#locked.delete(resolve(gdir))
         unlock()
       })
     } catch (err) {
       release?.()
-      if (basePath) this.#locked.delete(basePath)
+      if (basePath) this.#locked.delete(resolve(basePath))
       unlockGroup?.()
-      this.#locked.delete(gdir)
+      this.#locked.delete(resolve(gdir))
       throw err
     }
   }

@@ -107,6 +107,25 @@ describe('group locks across processes', () => {
   })
 })
 
+describe('group locks within a process', () => {
+  it('hold across Datastore objects of the same directory', async () => {
+    const ds = await newStore()
+    await finished(ds, 100)
+    const other = await Datastore.open(join(ds.base, '.', ''))
+    const w = await ds.beginSnapshot({ ...g, time: 200 })
+    await expect(other.beginSnapshot({ ...g, time: 300 })).rejects.toMatchObject({
+      code: 'ERR_SNAPSHOT_LOCKED',
+    })
+    await expect(other.removeSnapshot({ ...g, time: 100 })).rejects.toMatchObject({
+      code: 'ERR_SNAPSHOT_LOCKED',
+    })
+    expect(await other.groupLockHolder(g)).toEqual({ pid: process.pid, snapshot: 200, base: 100 })
+    await w.abort()
+    await (await other.beginSnapshot({ ...g, time: 300 })).finish()
+    expect((await ds.listSnapshots(g)).map((s) => s.time)).toEqual([100, 300])
+  })
+})
+
 describe('previous snapshot', () => {
   it('is the newest finished snapshot unless it failed verification (no fallback)', async () => {
     const ds = await newStore()
