@@ -140,6 +140,17 @@ function b64Path(v: unknown): Uint8Array {
   return new Uint8Array(Buffer.from(v, v.includes('-') || v.includes('_') ? 'base64url' : 'base64'))
 }
 
+/** The request's `:path` as a URL; a path URL parsing refuses (e.g. `//`) is a protocol error. */
+function requestUrl(path: string | undefined): URL {
+  const p = path ?? '/'
+  try {
+    // prefixing the origin keeps `//host`-like paths a path instead of an authority
+    return new URL(`https://agent${p.startsWith('/') ? '' : '/'}${p}`)
+  } catch {
+    throw new PxarError('ERR_PBS_PROTOCOL', 'malformed request path')
+  }
+}
+
 function intParam(v: string | null, what: string): number | undefined {
   if (v === null) return undefined
   if (!/^\d{1,16}$/.test(v) || !Number.isSafeInteger(Number(v)))
@@ -181,7 +192,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   const handle = async (stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> => {
     if (!authorized(headers)) throw new PxarError('ERR_PBS_AUTH', 'missing or wrong bearer token')
     const method = headers[':method']
-    const url = new URL(headers[':path'] ?? '/', 'https://agent')
+    const url = requestUrl(headers[':path'])
     if (method === 'GET' && url.pathname === '/v1/roots') {
       sendJson(stream, 200, { roots: [...roots.keys()] })
       return
