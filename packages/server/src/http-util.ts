@@ -66,6 +66,19 @@ export function readBody(
   })
 }
 
+/**
+ * A request target as a URL. The origin is prefixed (not passed as a base), so that `//x` stays a
+ * path instead of naming an authority; a target URL parsing still refuses is a 400.
+ */
+export function requestUrl(target: string | undefined): URL {
+  const t = target ?? '/'
+  try {
+    return new URL(`https://localhost${t.startsWith('/') ? '' : '/'}${t}`)
+  } catch {
+    throw badRequest('malformed request path')
+  }
+}
+
 /** Query parameters of a path (`/x?a=1&b=2`). */
 export function queryParams(path: string): URLSearchParams {
   const q = path.indexOf('?')

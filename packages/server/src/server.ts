@@ -23,6 +23,7 @@ import {
   Params,
   queryParams,
   readBody,
+  requestUrl,
   SAFE_ID,
 } from './http-util.ts'
 import { H2_SETTINGS, serveBackupSession, serveReaderSession } from './protocols.ts'
@@ -196,7 +197,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   server.on('tlsClientError', () => {})
 
   const handleRequest = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? '/', 'https://localhost')
+    const url = requestUrl(req.url)
     const method = req.method ?? 'GET'
     if (!url.pathname.startsWith('/api2/json/')) throw new HttpError(404, `Path '${url.pathname}' not found.`)
     const path = url.pathname.slice('/api2/json'.length).replace(/\/+$/, '')
@@ -282,7 +283,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   })
 
   const handleUpgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
-    const url = new URL(req.url ?? '/', 'https://localhost')
+    const url = requestUrl(req.url)
     const who = await authenticate(req)
     const p = Params.fromSearch(url.searchParams)
     const backup = url.pathname === '/api2/json/backup'
