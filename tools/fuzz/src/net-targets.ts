@@ -38,7 +38,7 @@ class ContractError extends Error {
 
 /** Messages of JavaScript's own errors: a handler that answers with one let an untyped error escape. */
 const INTERNAL_ERROR =
-  /Cannot read propert|Cannot set propert|Cannot convert|is not a function|is not iterable|is not defined|of undefined|of null|Invalid (?:typed )?array length|Invalid DataView|outside the bounds|The value of "|Array buffer allocation failed|Maximum call stack|Unexpected token|Unexpected end of JSON|Do not know how to serialize|\[object /
+  /Cannot read propert|Cannot set propert|Cannot convert|is not a function|is not iterable|is not defined|of undefined|of null|Invalid (?:typed )?array length|Invalid DataView|outside the bounds|The value of "|Array buffer allocation failed|Maximum call stack|Unexpected token|Unexpected end of JSON|Do not know how to serialize|Invalid URL|\[object /
 
 // ---- agent wire decoding ----------------------------------------------------------------------
 
