@@ -63,4 +63,19 @@ describe('restore filters', () => {
     const st = lstatSync(join(base, readdirSync(base)[0]!, 'file'))
     expect(st.mode & 0o777).toBe(0o640)
   })
+
+  it('reports each selected entry', async () => {
+    const seen: string[] = []
+    await restoreArchive({ archive: archive() }, join(base, 'e'), {
+      onEntry: (p) => seen.push(p),
+      fifos: false,
+    })
+    expect(seen).toEqual(['file', 'pipe', 'sock'])
+    const some: string[] = []
+    await restoreArchive({ archive: archive() }, join(base, 'f'), {
+      match: ['file'],
+      onEntry: (p) => some.push(p),
+    })
+    expect(some).toEqual(['file'])
+  })
 })

@@ -65,6 +65,8 @@ export interface RestoreOptions {
   readonly fifos?: boolean
   /** Create sockets (default true). */
   readonly sockets?: boolean
+  /** Each entry the match patterns select, before it is extracted (path relative to the archive root). */
+  readonly onEntry?: (path: string) => void
   /** Non-fatal problems (an xattr the filesystem refused, …). */
   readonly onWarning?: (path: string, message: string) => void
 }
@@ -336,7 +338,10 @@ export async function restoreArchive(
     if (isDir) {
       counts.dirs++
       stack.push({ rel: relText, abs, meta: e.metadata, selected, created: false, names: new Set() })
-      if (selected) await ensureParents()
+      if (selected) {
+        await ensureParents()
+        options.onEntry?.(rel.toString())
+      }
       continue
     }
     if (!selected) {
@@ -344,6 +349,7 @@ export async function restoreArchive(
       continue
     }
     await ensureParents()
+    options.onEntry?.(rel.toString())
     switch (e.kind) {
       case 'file': {
         await prepare(abs, false)
