@@ -196,10 +196,13 @@ describe('create, list, extract', () => {
     const archive = join(work, 'a.pxar')
     expect((await run(['create', archive, src], { env })).code).toBe(0)
     const target = join(work, 'out')
-    const x = await run(['extract', archive, target, '--pattern', 'logs/**', '--pattern', 'script.sh'], {
-      env,
-    })
+    const x = await run(
+      ['extract', archive, target, '--pattern', 'logs/**', '--pattern', 'script.sh', '--verbose'],
+      { env },
+    )
     expect(x.code, x.stderr).toBe(0)
+    // --verbose names each selected entry
+    expect(x.stderr.trimEnd().split('\n').sort()).toEqual(['logs/.pxarexclude', 'logs/keep.txt', 'script.sh'])
     expect((await readdir(target)).sort()).toEqual(['logs', 'script.sh'])
     expect((await readdir(join(target, 'logs'))).sort()).toEqual(['.pxarexclude', 'keep.txt'])
 

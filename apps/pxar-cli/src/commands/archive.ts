@@ -288,8 +288,9 @@ async function extract(
   }
   const payload = payloadPath === undefined ? undefined : await openReadAt(payloadPath, 'payload')
   const { size: archiveSize } = await stat(archive)
-  const progress = progressFor(out, 'extract', { entries: false })
+  const progress = progressFor(out, 'extract')
   let done = 0
+  let entries = 0
   const add = (n: number): void => {
     done += n
     progress.update({ bytes: done })
@@ -312,6 +313,11 @@ async function extract(
           fifos: opts.fifos,
           sockets: opts.sockets,
           ...(opts.deviceNodes ? {} : { devices: false }),
+          onEntry: (p) => {
+            entries++
+            progress.update({ entries })
+            if (out.verbose) out.debug(displayPath(p))
+          },
           onWarning: (p, m) => out.warn(`${p}: ${m}`),
         },
       )
