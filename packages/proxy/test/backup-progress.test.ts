@@ -2,11 +2,13 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Datastore, DynamicIndex } from '@pxar/datastore'
+import { EMPTY_ACL, fileMetadata, type Metadata } from '@pxar/format'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import {
   type BackupProgress,
   type BackupSession,
   LocalStore,
+  metadataEqual,
   planReuse,
   type RemoteStore,
   runBackup,
@@ -250,5 +252,37 @@ describe('planReuse (metadata mode: reuse whole chunks, re-encode when the paddi
     expect(planReuse([f(0, 100), f(150, 300), f(300, 400)], idx, 0.1)).toEqual([
       { firstFile: 0, lastFile: 0, firstChunk: 0, lastChunk: 0 },
     ])
+  })
+})
+
+describe('metadataEqual (what decides reuse)', () => {
+  const base = fileMetadata(0o644).owner(1, 2).mtime(1_700_000_000, 5).xattr('user.a', 'b').build()
+  const withAcl = (acl: Partial<Metadata['acl']>): Metadata => ({ ...base, acl: { ...EMPTY_ACL, ...acl } })
+
+  it('compares stat, xattrs, fcaps and ACLs field by field', () => {
+    expect(metadataEqual(base, { ...base })).toBe(true)
+    expect(
+      metadataEqual(
+        base,
+        fileMetadata(0o644).owner(1, 2).mtime(1_700_000_000, 6).xattr('user.a', 'b').build(),
+      ),
+    ).toBe(false)
+    expect(metadataEqual(base, { ...base, fcaps: Uint8Array.of(1) })).toBe(false)
+    const a = withAcl({ users: [{ uid: 1000, permissions: 6 }], groupObj: { permissions: 4 } })
+    // the same values as numbers or bigints are equal
+    expect(
+      metadataEqual(a, withAcl({ users: [{ uid: 1000n, permissions: 6n }], groupObj: { permissions: 4n } })),
+    ).toBe(true)
+    expect(
+      metadataEqual(a, withAcl({ users: [{ uid: 1000, permissions: 7 }], groupObj: { permissions: 4 } })),
+    ).toBe(false)
+    expect(metadataEqual(a, withAcl({ users: [{ uid: 1000, permissions: 6 }] }))).toBe(false)
+    const d = { userObjPermissions: 7, groupObjPermissions: 5, otherPermissions: 0, maskPermissions: 7 }
+    expect(metadataEqual(withAcl({ default: d }), withAcl({ default: { ...d } }))).toBe(true)
+    expect(metadataEqual(withAcl({ default: d }), withAcl({ default: { ...d, otherPermissions: 1 } }))).toBe(
+      false,
+    )
+    expect(metadataEqual(withAcl({ default: d }), base)).toBe(false)
+    expect(metadataEqual(withAcl({ defaultGroups: [{ gid: 5, permissions: 1 }] }), base)).toBe(false)
   })
 })

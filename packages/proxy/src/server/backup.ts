@@ -31,7 +31,7 @@ import {
   manifestToString,
   parseManifest,
 } from '@pxar/datastore'
-import { type Metadata, PxarError } from '@pxar/format'
+import { type Acl, type AclGroup, type AclUser, type Metadata, PxarError } from '@pxar/format'
 import type { FileSystemSource, SourceEntry } from '../source.ts'
 import { compilePattern, isExcluded, type PatternScope, parsePatternFile } from './patterns.ts'
 import type { BackupSession, RemoteStore, SnapshotRef } from './store.ts'
@@ -164,9 +164,31 @@ export function metadataEqual(a: Metadata, b: Metadata): boolean {
   }
   if (!bytesEqual(a.fcaps, b.fcaps)) return false
   if (big(a.quotaProjectId) !== big(b.quotaProjectId)) return false
+  return aclEqual(a.acl, b.acl)
+}
+
+/** Field-wise ACL equality (numbers and bigints of the same value are equal). */
+function aclEqual(a: Acl, b: Acl): boolean {
+  const same = (x: unknown, y: unknown): boolean => x === y || big(x) === big(y)
+  const entries = (x: readonly (AclUser | AclGroup)[], y: readonly (AclUser | AclGroup)[]): boolean =>
+    x.length === y.length &&
+    x.every((e, i) => {
+      const f = y[i] as AclUser & AclGroup
+      const g = e as AclUser & AclGroup
+      return same(g.uid, f.uid) && same(g.gid, f.gid) && same(g.permissions, f.permissions)
+    })
+  if (!entries(a.users, b.users) || !entries(a.groups, b.groups)) return false
+  if (!entries(a.defaultUsers, b.defaultUsers) || !entries(a.defaultGroups, b.defaultGroups)) return false
+  if ((a.groupObj === undefined) !== (b.groupObj === undefined)) return false
+  if (a.groupObj && b.groupObj && !same(a.groupObj.permissions, b.groupObj.permissions)) return false
+  const d = a.default
+  const e = b.default
+  if (d === undefined || e === undefined) return d === e
   return (
-    JSON.stringify(a.acl, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v)) ===
-    JSON.stringify(b.acl, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v))
+    same(d.userObjPermissions, e.userObjPermissions) &&
+    same(d.groupObjPermissions, e.groupObjPermissions) &&
+    same(d.otherPermissions, e.otherPermissions) &&
+    same(d.maskPermissions, e.maskPermissions)
   )
 }
 
