@@ -290,6 +290,12 @@ describe('LocalClient', () => {
     await expect(client.stat(enc('escape/secret'))).rejects.toMatchObject({ code: 'ERR_PXAR_BAD_NAME' })
     // a symlink is an entry, never followed
     await expect(collect(client.readFile(enc('link')))).rejects.toSatisfy(isPxarError)
+    // errors name the source path, not the descriptor alias the client opened it through
+    const err = await collect(client.readFile(enc('link'))).catch((e: Error) => e)
+    expect((err as Error).message).toBe('"link": is a symbolic link')
+    const gone = await collect(client.readFile(enc('dir/nope'))).catch((e: Error) => e)
+    expect(gone).toMatchObject({ code: 'ERR_PXAR_NOT_FOUND' })
+    expect((gone as Error).message).not.toContain('/proc/')
     await expect(client.listDir(enc('nope'))).rejects.toMatchObject({ code: 'ERR_PXAR_NOT_FOUND' })
     await expect(client.listDir(enc('a.txt'))).rejects.toSatisfy(isPxarError)
   })

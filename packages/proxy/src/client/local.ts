@@ -384,7 +384,10 @@ function show(path: Uint8Array | string): string {
 function fsError(err: unknown, path: Uint8Array | string): PxarError {
   if (isPxarError(err)) return err
   const code = errnoCode(err)
-  const message = `${show(path)}: ${err instanceof Error ? err.message : String(err)}`
+  // Node's message names the path it opened (a /proc/self/fd/N/... alias): say the source path only.
+  const raw = err instanceof Error ? err.message : String(err)
+  const what = code === 'ELOOP' ? 'is a symbolic link' : raw.replace(/, \w+ '.*'$/s, '')
+  const message = `${show(path)}: ${what}`
   return new PxarError(code === 'ENOENT' ? 'ERR_PXAR_NOT_FOUND' : 'ERR_PXAR_IO', message, { cause: err })
 }
 
