@@ -6,5 +6,5 @@ import { shared } from '../../vitest.shared.ts'
 // processes and servers, so they run side by side even on two cores.
 export default mergeConfig(
   shared,
-  defineProject({ test: { name: 'reliability', pool: 'forks', maxWorkers: 3 } }),
+  defineProject({ test: { name: 'reliability', pool: 'forks', maxWorkers: 3, sequence: { groupOrder: 1 } } }),
 )
