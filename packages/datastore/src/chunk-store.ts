@@ -312,9 +312,11 @@ export class ChunkStore {
     try {
       await writeFileAtomic(path, blob, { fsync: this.#fsync })
     } catch (err) {
-      // the prefix directory may not exist (lazy layout): create it and retry once
+      // the prefix directory may not exist (lazy layout): create it and retry once. Another
+      // process may have created it since the first attempt failed, so ENOENT always retries.
       const dir = join(path, '..')
-      if (await isDir(dir)) throw err
+      const cause = (err as { cause?: { code?: string } }).cause
+      if (cause?.code !== 'ENOENT' && (await isDir(dir))) throw err
       try {
         await mkdir(dir, { recursive: true })
       } catch (e) {

@@ -125,6 +125,20 @@ describe('ChunkStore', () => {
     ])
   })
 
+  it('creates a lazy prefix directory once for many concurrent first inserts into it', async () => {
+    const base = await tempDir()
+    const store = await ChunkStore.create(base, { prefixDirs: 'lazy' })
+    const digests = Array.from({ length: 32 }, (_, i) => {
+      const d = new Uint8Array(32).fill(i + 1)
+      d[0] = 0xab
+      d[1] = 0xcd
+      return d
+    })
+    const blob = encodeBlob(Uint8Array.of(1, 2, 3))
+    await Promise.all(digests.map((d) => store.insert(d, blob)))
+    for (const d of digests) expect(await store.exists(d)).toBe(true)
+  })
+
   it('survives two processes inserting the same chunks concurrently', async () => {
     const base = await tempDir()
     await ChunkStore.create(base, { prefixDirs: 'lazy' })
