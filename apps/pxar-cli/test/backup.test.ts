@@ -100,6 +100,44 @@ describe('backup and restore on the default store', () => {
   })
 })
 
+describe('master key', () => {
+  it('--master-pubkey-file stores the key wrapped for the master key in the snapshot', async () => {
+    const { decodeBlob, decryptKeyConfig, generateMasterKeyPair, parseKeyConfig, rsaDecryptKeyConfig } =
+      await import('@pxar/datastore')
+    const pair = await generateMasterKeyPair({ password: 'master pass', bits: 4096 })
+    const pub = join(home, 'master-public.pem')
+    await writeFile(pub, pair.publicPem)
+    const key = join(home, 'mk.json')
+    expect((await run(['keygen', key, '--kdf', 'none'], { env })).code).toBe(0)
+    const r = await run(
+      [
+        'backup',
+        src,
+        '--backup-id',
+        'mk',
+        '--keyfile',
+        key,
+        '--master-pubkey-file',
+        pub,
+        '--output-format',
+        'json',
+      ],
+      { env },
+    )
+    expect(r.code, r.stderr).toBe(0)
+    const out = JSON.parse(r.stdout) as { snapshot: string; archives: string[] }
+    expect(out.archives).toContain('rsa-encrypted.key.blob')
+    const dir = join(home, '.local', 'share', 'pxar', 'datastore', out.snapshot)
+    const wrapped = decodeBlob(await readFile(join(dir, 'rsa-encrypted.key.blob')))
+    const recovered = rsaDecryptKeyConfig(wrapped, pair.privatePem, { passphrase: 'master pass' })
+    const original = await decryptKeyConfig(parseKeyConfig(await readFile(key, 'utf8')))
+    expect(Buffer.from((await decryptKeyConfig(recovered)).key)).toEqual(Buffer.from(original.key))
+    // without a key there is nothing to wrap
+    const bad = await run(['backup', src, '--backup-id', 'mk', '--master-pubkey-file', pub], { env })
+    expect(bad.code).toBe(2)
+  })
+})
+
 describe('extract', () => {
   it('extracts a local archive and refuses to overwrite without --overwrite', async () => {
     const dir = join(vectorsDir('pxar'), 'many-files-300')

@@ -232,6 +232,39 @@ describe('walk options', () => {
   })
 })
 
+describe('extra blobs', () => {
+  it('stores them beside the archives and lists them in the manifest with the crypt mode', async () => {
+    const { CryptConfig, encodeBlob, generateKey, verifySnapshot } = await import('@pxar/datastore')
+    const { createHash } = await import('node:crypto')
+    const { readFile } = await import('node:fs/promises')
+    const key = new CryptConfig(generateKey())
+    const blob = encodeBlob(new Uint8Array(256).fill(7))
+    const snap = { ...group, time: 1_700_000_300 }
+    const r = await runBackup(new MemorySource(tree()), {
+      store,
+      backupId: 'test',
+      backupTime: snap.time,
+      cryptMode: 'encrypt',
+      key,
+      extraBlobs: [{ name: 'rsa-encrypted.key.blob', blob }],
+      workers: 0,
+    })
+    expect(r.archives).toContain('rsa-encrypted.key.blob')
+    expect(await readFile(join(ds.snapshotDir(snap), 'rsa-encrypted.key.blob'))).toEqual(Buffer.from(blob))
+    const m = await ds.readManifest(snap)
+    expect(m.files.find((f) => f.filename === 'rsa-encrypted.key.blob')).toMatchObject({
+      cryptMode: 'encrypt',
+      size: blob.length,
+      csum: createHash('sha256').update(blob).digest('hex'),
+    })
+    expect((await verifySnapshot(ds, snap, { key })).ok).toBe(true)
+    for (const name of ['index.json.blob', '../x.blob', 'x.didx'])
+      await expect(
+        runBackup(new MemorySource(tree()), { store, backupId: 'test', extraBlobs: [{ name, blob }] }),
+      ).rejects.toThrow(TypeError)
+  })
+})
+
 describe('unreadable files', () => {
   it('a file that vanished before it was read is skipped and reported, with its hardlinks', async () => {
     const src = new MemorySource(tree())

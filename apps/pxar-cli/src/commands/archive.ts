@@ -336,9 +336,6 @@ async function extract(
 }
 
 function registerExtract(program: Command, ctx: Context): void {
-  // `extract` used to be registered with the backup commands; this definition replaces it.
-  const old = program.commands.findIndex((c) => c.name() === 'extract')
-  if (old >= 0) (program.commands as Command[]).splice(old, 1)
   program
     .command('extract')
     .description('extract a local pxar archive (.pxar, or .mpxar with its .ppxar) into a directory')

@@ -1,5 +1,5 @@
 /**
- * `backup`, `restore`, `extract` and `agent`: the pull-mode backup engine of @pxar/proxy driven
+ * `backup`, `restore` and `agent`: the pull-mode backup engine of @pxar/proxy driven
  * from the command line.
  */
 import { randomBytes } from 'node:crypto'
@@ -21,7 +21,6 @@ import {
   type RestoreOptions,
   type RestoreResult,
   restoreArchive,
-  restoreFile,
   restoreSnapshot,
   runBackup,
   startAgent,
@@ -50,7 +49,7 @@ import {
   snapshotName,
   storeOption,
 } from '../store.ts'
-import { loadKey } from './key.ts'
+import { findMasterPubkey, loadKey, RSA_KEY_BLOB_NAME, rsaEncryptedKeyBlob } from './key.ts'
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value]
 
@@ -62,6 +61,7 @@ interface BackupOpts {
   mode: 'legacy' | 'data' | 'metadata'
   keyfile?: string
   cryptMode?: CryptMode
+  masterPubkeyFile?: string
   exclude?: string[]
   archiveName: string
   allFileSystems?: boolean
@@ -219,7 +219,7 @@ async function restoreRemote(
   }
 }
 
-/** Registers `backup`, `restore`, `extract` and `agent`. */
+/** Registers `backup`, `restore` and `agent`. */
 export function registerBackupCommands(program: Command, ctx: Context): void {
   program
     .command('backup')
@@ -245,6 +245,10 @@ export function registerBackupCommands(program: Command, ctx: Context): void {
     .option('--archive-name <name>', 'archive base name', 'root')
     .option('--keyfile <path>', 'encryption key file (default key used when --crypt-mode needs one)')
     .addOption(new Option('--crypt-mode <mode>', 'none, encrypt or sign-only').choices(CRYPT_MODES))
+    .option(
+      '--master-pubkey-file <path>',
+      'also store the key wrapped for this RSA master public key (default: PBS_MASTER_PUBKEY[_FILE|_FD] or ~/.config/proxmox-backup/master-public.pem when present)',
+    )
     .option('--exclude <pattern>', 'exclude matching paths (repeatable, .pxarexclude syntax)', collect)
     .option('--no-pxarexclude', 'ignore .pxarexclude files')
     .option('--all-file-systems', 'descend into other mounted file systems')
@@ -254,10 +258,19 @@ export function registerBackupCommands(program: Command, ctx: Context): void {
       action(ctx, async (out, [source], opts: BackupOpts, cmd) => {
         const target = resolveTarget(cmd)
         const cryptMode: CryptMode = opts.cryptMode ?? (opts.keyfile ? 'encrypt' : 'none')
-        const key =
-          cryptMode === 'none'
-            ? undefined
-            : (await loadKey(opts.keyfile ? userPath(opts.keyfile) : defaultKeyPath())).cryptConfig
+        const keyPath = opts.keyfile ? userPath(opts.keyfile) : defaultKeyPath()
+        const loaded = cryptMode === 'none' ? undefined : await loadKey(keyPath)
+        const key = loaded?.cryptConfig
+        // as proxmox-backup-client: with a key, also store it wrapped for the master key if one is set up
+        const master = loaded ? await findMasterPubkey(opts.masterPubkeyFile) : undefined
+        const extraBlobs =
+          loaded && master
+            ? [{ name: RSA_KEY_BLOB_NAME, blob: await rsaEncryptedKeyBlob(keyPath, loaded, master.pem) }]
+            : []
+        if (!loaded && opts.masterPubkeyFile !== undefined)
+          throw usageError(
+            '--master-pubkey-file needs an encrypted or signed backup (--keyfile/--crypt-mode)',
+          )
         const repo = target.kind === 'remote' ? await openRepository(target.repository) : undefined
         const { src, id } = await openBackupSource(source as string, opts)
         const where = repo ? repo.label : target.kind === 'local' ? target.path : ''
@@ -289,6 +302,7 @@ export function registerBackupCommands(program: Command, ctx: Context): void {
               archiveName: opts.archiveName,
               cryptMode,
               ...(key ? { key } : {}),
+              extraBlobs,
               exclude: opts.exclude ?? [],
               pxarexclude: opts.pxarexclude,
               oneFileSystem: opts.allFileSystems !== true,
@@ -392,39 +406,6 @@ export function registerBackupCommands(program: Command, ctx: Context): void {
           { snapshot: snapshotName(dir), archive, ...restoreJson(r, target) },
           () =>
             `restored ${snapshotName(dir)} ${archive} to ${target}: ${r.files} files, ${r.dirs} dirs, ${formatBytes(r.bytes)} in ${formatDuration(r.durationMs)}`,
-        )
-      },
-    ),
-  )
-
-  restoreFlags(
-    program
-      .command('extract')
-      .description('extract a local pxar archive (.pxar, or .mpxar with its .ppxar) into a directory')
-      .argument('<archive>', 'archive file')
-      .argument('[target]', 'target directory (default: the current directory)', '.')
-      .option('--payload-input <file>', 'payload (.ppxar) of a split archive (default: beside the .mpxar)'),
-  ).action(
-    action(
-      ctx,
-      async (out, [a, t], opts: { payloadInput?: string } & Parameters<typeof restoreOptions>[0]) => {
-        const archive = userPath(a as string)
-        await stat(archive).catch((err: { code?: string }) => {
-          if (err.code === 'ENOENT')
-            throw new CliError('ENOENT', `archive ${archive} does not exist`, { hint: 'check the path' })
-          throw err
-        })
-        const target = userPath((t as string | undefined) ?? '.')
-        const r = await restoreFile(archive, target, {
-          ...restoreOptions({ ...opts, allowExistingDirs: opts.allowExistingDirs ?? true }, (p, m) =>
-            out.warn(`${p}: ${m}`),
-          ),
-          ...(opts.payloadInput ? { payload: userPath(opts.payloadInput) } : {}),
-        })
-        await out.result(
-          restoreJson(r, target),
-          () =>
-            `extracted ${archive} to ${target}: ${r.files} files, ${r.dirs} dirs, ${formatBytes(r.bytes)} in ${formatDuration(r.durationMs)}`,
         )
       },
     ),

@@ -5,6 +5,7 @@
  * source into the encoder and from there into the chunker.
  */
 
+import { createHash } from 'node:crypto'
 import {
   type Accessor,
   type AccessorEntry,
@@ -91,6 +92,12 @@ export interface BackupConfig {
    */
   readonly maxReuseRunFiles?: number
   readonly onProgress?: (progress: Readonly<BackupProgress>) => void
+  /**
+   * Further blobs stored with the snapshot and listed in its manifest with the backup's crypt
+   * mode, e.g. `rsa-encrypted.key.blob` (the key wrapped for a master key, as
+   * proxmox-backup-client stores it). `blob` is the encoded DataBlob.
+   */
+  readonly extraBlobs?: readonly { readonly name: string; readonly blob: Uint8Array }[]
   /** Called for entries the source could not read (they are skipped). */
   readonly onSkip?: (path: Uint8Array, code: string, message: string) => void
 }
@@ -307,6 +314,10 @@ export async function runBackup(source: FileSystemSource, config: BackupConfig):
     throw new TypeError(`bad mode ${String(mode)}`)
   const cryptMode = config.cryptMode ?? 'none'
   if (cryptMode !== 'none' && !config.key) throw new TypeError(`crypt mode ${cryptMode} needs a key`)
+  for (const extra of config.extraBlobs ?? []) {
+    if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*\.blob$/.test(extra.name) || extra.name === MANIFEST_BLOB_NAME)
+      throw new TypeError(`invalid extra blob name '${extra.name}'`)
+  }
   const key = cryptMode === 'none' ? undefined : config.key
   const chunkCrypt = cryptMode === 'encrypt' ? key : undefined
   const name = config.archiveName ?? 'root'
@@ -806,6 +817,16 @@ export async function runBackup(source: FileSystemSource, config: BackupConfig):
         cryptMode: indexCryptMode,
         size: r.size,
         csum: Buffer.from(r.csum).toString('hex'),
+      })
+    }
+
+    for (const extra of config.extraBlobs ?? []) {
+      await session.uploadBlob(extra.name, extra.blob)
+      files.push({
+        filename: extra.name,
+        cryptMode: indexCryptMode,
+        size: extra.blob.length,
+        csum: createHash('sha256').update(extra.blob).digest('hex'),
       })
     }
 
