@@ -35,7 +35,7 @@ export interface StorePipelineOptions {
   readonly compress?: boolean
   /** Encrypt chunks; digests become keyed (`SHA-256(data || idKey)`). */
   readonly crypt?: CryptConfig | undefined
-  /** Encode worker threads (0 = encode on this thread). Default: CPU count, at most 8. */
+  /** Encode worker threads (0 = encode on this thread). Default: CPUs − 1, at least 1, at most 8. */
   readonly workers?: number
   /**
    * A caller-owned encoder (e.g. a long-lived {@link EncodePool}) instead of a pool per run;

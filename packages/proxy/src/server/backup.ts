@@ -79,7 +79,7 @@ export interface BackupConfig {
   readonly oneFileSystem?: boolean
   /** Average chunk size of the archives (default 4 MiB). */
   readonly avgChunkSize?: number
-  /** Encode worker threads (default: by CPU count). */
+  /** Encode worker threads (default: CPUs − 1, at least 1, at most 8). */
   readonly workers?: number
   /** Group owner for new groups. */
   readonly owner?: string
