@@ -9,7 +9,7 @@ import { constants as fsConstants } from 'node:fs'
 import { access, readdir, stat } from 'node:fs/promises'
 import { type BackupDir, type BackupManifest, CryptConfig, checkManifestFingerprint } from '@pxar/datastore'
 import { isPxarError } from '@pxar/format'
-import { isMounted, type MountSource, mountAndWait } from '@pxar/fuse'
+import type { MountSource } from '@pxar/fuse'
 import { listSnapshots, PbsReader } from '@pxar/pbs-client'
 import type { Command } from 'commander'
 import { action, type Context } from '../context.ts'
@@ -74,6 +74,8 @@ async function checkMountpoint(mountpoint: string): Promise<void> {
       hint: 'load the fuse module (modprobe fuse) or run the container with --device /dev/fuse',
     })
   }
+  // loaded on use: the FUSE binding costs every other command start-up time
+  const { isMounted } = await import('@pxar/fuse')
   if (await isMounted(mountpoint)) {
     throw new CliError('ERR_FUSE_MOUNT', `mountpoint ${mountpoint} is busy (something is mounted there)`, {
       hint: `unmount it first (fusermount -u ${mountpoint}) or choose another directory`,
@@ -378,6 +380,7 @@ async function runMount(
   child: boolean,
 ): Promise<void> {
   try {
+    const { mountAndWait } = await import('@pxar/fuse')
     await mountAndWait({
       source: plan.source,
       mountpoint,

@@ -2,7 +2,6 @@
  * `serve` and `serve-token`: a PBS-compatible server (@pxar/server) over a local datastore, and
  * its API tokens.
  */
-import { createTokenFile, isTokenId, serverPaths, startServer } from '@pxar/server'
 import type { Command } from 'commander'
 import { action, type Context } from '../context.ts'
 import { CliError, usageError } from '../errors.ts'
@@ -44,6 +43,8 @@ export function registerServeCommands(program: Command, ctx: Context): void {
           if (!/^[A-Za-z0-9_][A-Za-z0-9._-]*$/.test(name) || name.length < 3 || name.length > 32)
             throw usageError(`invalid datastore name '${name}'`, '3 to 32 characters: letters, digits, _ . -')
           const dir = storePath(opts)
+          // loaded on use (start-up time of the other commands)
+          const { startServer } = await import('@pxar/server')
           const server = await startServer({
             datastore: dir,
             name,
@@ -93,6 +94,7 @@ export function registerServeCommands(program: Command, ctx: Context): void {
     .option('--cert-dir <dir>', 'server directory (default: DIR/.pxar-server)')
     .action(
       action(ctx, async (out, _args, opts: { store?: string; create: string; certDir?: string }) => {
+        const { createTokenFile, isTokenId, serverPaths } = await import('@pxar/server')
         if (!isTokenId(opts.create))
           throw usageError(
             `invalid token id '${opts.create}'`,
