@@ -58,6 +58,11 @@ async function countChunks(store: string): Promise<number> {
   return n
 }
 
+/** Resolves just after the next whole second (backup times have a resolution of one second). */
+function nextSecond(): Promise<void> {
+  return new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 50))
+}
+
 /** Resolves once `cond` holds (polling), or after `ms`. */
 async function until(cond: () => Promise<boolean>, ms: number): Promise<boolean> {
   const end = Date.now() + ms
@@ -125,6 +130,8 @@ describe('kill -9 during a backup', () => {
     const groupDir = join(store, 'host', 'crash')
     let kills = 0
     for (const [i, delay] of delays(2, 42, 1500).entries()) {
+      // backup times have whole seconds and a killed run's directory stays: start in a new second
+      if (i > 0) await nextSecond()
       const chunks = await countChunks(store)
       const appeared = await newSnapshotDir(groupDir)
       const r = await killBackupMidway(
@@ -194,6 +201,7 @@ describe('kill -9 during a backup', () => {
       let kills = 0
       let uploadedByKilled = 0
       for (const [i, delay] of delays(2, 7, 1500).entries()) {
+        if (i > 0) await nextSecond()
         const aborted = server.stats.backupsAborted
         const uploads = server.stats.chunkUploads
         const appeared = await newSnapshotDir(groupDir)
