@@ -794,40 +794,22 @@ export async function runBackup(source: FileSystemSource, config: BackupConfig):
     }
     await pump()
 
+    const listFile = (filename: string, size: number, csum: Uint8Array): void => {
+      files.push({ filename, cryptMode: indexCryptMode, size, csum: Buffer.from(csum).toString('hex') })
+    }
     const metaRes = await metaUp.finish()
-    files.push({
-      filename: metaName,
-      cryptMode: indexCryptMode,
-      size: metaRes.size,
-      csum: Buffer.from(metaRes.csum).toString('hex'),
-    })
+    listFile(metaName, metaRes.size, metaRes.csum)
     if (payloadUp) {
       const r = await payloadUp.finish()
-      files.push({
-        filename: payloadName,
-        cryptMode: indexCryptMode,
-        size: r.size,
-        csum: Buffer.from(r.csum).toString('hex'),
-      })
+      listFile(payloadName, r.size, r.csum)
     }
     if (catalogUp) {
       const r = await catalogUp.finish()
-      files.push({
-        filename: CATALOG_NAME,
-        cryptMode: indexCryptMode,
-        size: r.size,
-        csum: Buffer.from(r.csum).toString('hex'),
-      })
+      listFile(CATALOG_NAME, r.size, r.csum)
     }
-
     for (const extra of config.extraBlobs ?? []) {
       await session.uploadBlob(extra.name, extra.blob)
-      files.push({
-        filename: extra.name,
-        cryptMode: indexCryptMode,
-        size: extra.blob.length,
-        csum: createHash('sha256').update(extra.blob).digest('hex'),
-      })
+      listFile(extra.name, extra.blob.length, createHash('sha256').update(extra.blob).digest())
     }
 
     const manifestText = manifestToString(
