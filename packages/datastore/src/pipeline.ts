@@ -8,6 +8,7 @@ export {
   EncodePool,
 } from './pipeline/encode-pool.ts'
 export { MemoryChunkSink } from './pipeline/memory-sink.ts'
+export { startSiblingWorker } from './pipeline/sibling-worker.ts'
 export {
   type DynamicStoreOptions,
   type DynamicStoreResult,

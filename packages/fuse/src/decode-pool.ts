@@ -3,10 +3,9 @@
  * reading, CRC-checking, decrypting, decompressing and digest-verifying 4 MiB chunks there caps
  * sequential reads; worker threads do all of it and transfer the plaintext back.
  */
-import { createRequire } from 'node:module'
 import { availableParallelism } from 'node:os'
-import { pathToFileURL } from 'node:url'
-import { Worker } from 'node:worker_threads'
+import type { Worker } from 'node:worker_threads'
+import { startSiblingWorker } from '@pxar/datastore'
 import { PxarError, type PxarErrorCode } from '@pxar/format'
 
 /** @internal `workerData` of the decode workers. */
@@ -53,36 +52,9 @@ function workerError(e: { message: string; name: string; code?: string }): Error
   return new Error(e.message)
 }
 
-/** URL of tsx's ESM loader API as seen from `from` (bare specifier if it cannot be located). */
-function resolveTsxApi(from: string): string {
-  try {
-    const resolve = (import.meta as { resolve?: (specifier: string) => string }).resolve
-    if (typeof resolve === 'function') return resolve('tsx/esm/api')
-  } catch {
-    // not resolvable this way; try the package manifest
-  }
-  try {
-    const require = createRequire(from)
-    const manifestPath = require.resolve('tsx/package.json')
-    const manifest = require(manifestPath) as { exports?: Record<string, { import?: { default?: string } }> }
-    const target = manifest.exports?.['./esm/api']?.import?.default
-    if (target) return new URL(target, pathToFileURL(manifestPath)).href
-  } catch {
-    // fall through
-  }
-  return 'tsx/esm/api'
-}
-
 /** Starts a worker: the compiled `decode-worker.js`, or the `.ts` source through tsx. */
 function spawnWorker(data: DecodeWorkerData): Worker {
-  const here = import.meta.url
-  if (here.endsWith('.ts')) {
-    const entry = new URL('./decode-worker.ts', here).href
-    const api = resolveTsxApi(here)
-    const code = `import(${JSON.stringify(api)}).then((m) => m.tsImport(${JSON.stringify(entry)}, ${JSON.stringify(here)}))`
-    return new Worker(code, { eval: true, workerData: data })
-  }
-  return new Worker(new URL('./decode-worker.js', here), { workerData: data })
+  return startSiblingWorker(import.meta.url, 'decode-worker', data)
 }
 
 interface Slot {

@@ -2,14 +2,13 @@
  * DataBlob encoding off the main thread: a small pool of worker threads running `encodeBlob`
  * (zstd level 1, optional AES-256-GCM), plus an inline encoder with the same interface.
  */
-import { createRequire } from 'node:module'
 import { availableParallelism } from 'node:os'
-import { pathToFileURL } from 'node:url'
-import { Worker } from 'node:worker_threads'
+import type { Worker } from 'node:worker_threads'
 import { PxarError, type PxarErrorCode } from '@pxar/format'
 import { encodeBlob } from '../blob.ts'
 import type { CryptConfig } from '../crypt-config.ts'
 import type { ZstdBackendName } from '../zstd.ts'
+import { startSiblingWorker } from './sibling-worker.ts'
 import type { BlobEncoder } from './types.ts'
 
 /** Options of {@link createBlobEncoder}. */
@@ -99,34 +98,7 @@ function workerError(reply: { message: string; name: string; code?: string }): E
  * loader API, which must then be installed.
  */
 function spawnWorker(data: EncodeWorkerData): Worker {
-  const here = import.meta.url
-  if (here.endsWith('.ts')) {
-    const entry = new URL('./encode-worker.ts', here).href
-    const api = resolveTsxApi(here)
-    const code = `import(${JSON.stringify(api)}).then((m) => m.tsImport(${JSON.stringify(entry)}, ${JSON.stringify(here)}))`
-    return new Worker(code, { eval: true, workerData: data })
-  }
-  return new Worker(new URL('./encode-worker.js', here), { workerData: data })
-}
-
-/** URL of tsx's ESM loader API as seen from `from` (bare specifier if it cannot be located). */
-function resolveTsxApi(from: string): string {
-  try {
-    const resolve = (import.meta as { resolve?: (specifier: string) => string }).resolve
-    if (typeof resolve === 'function') return resolve('tsx/esm/api')
-  } catch {
-    // Not resolvable this way; try the package manifest below.
-  }
-  try {
-    const require = createRequire(from)
-    const manifestPath = require.resolve('tsx/package.json')
-    const manifest = require(manifestPath) as { exports?: Record<string, { import?: { default?: string } }> }
-    const target = manifest.exports?.['./esm/api']?.import?.default
-    if (target) return new URL(target, pathToFileURL(manifestPath)).href
-  } catch {
-    // Fall through.
-  }
-  return 'tsx/esm/api'
+  return startSiblingWorker(import.meta.url, 'encode-worker', data)
 }
 
 /**
