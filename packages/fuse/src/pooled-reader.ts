@@ -7,6 +7,7 @@ import type { ReadAt } from '@pxar/codec'
 import type { ChunkIndex } from '@pxar/datastore'
 import { PxarError } from '@pxar/format'
 import type { DecodePool } from './decode-pool.ts'
+import { SequentialPrefetch } from './sequential-prefetch.ts'
 
 /** Where an encoded chunk is: a file to read in the worker, or its bytes. */
 export type ChunkLocation = { readonly path: string } | { readonly blob: Uint8Array }
@@ -41,8 +42,7 @@ export class PooledIndexReadAt implements ReadAt {
   readonly #ahead: number
   readonly #max: number
   readonly #cache = new Map<number, CacheEntry>()
-  #lastEnd = -1
-  #prefetched = -1
+  readonly #prefetch: SequentialPrefetch
 
   constructor(index: ChunkIndex, options: PooledIndexReadAtOptions) {
     this.#index = index
@@ -52,6 +52,7 @@ export class PooledIndexReadAt implements ReadAt {
     if (!Number.isSafeInteger(this.#ahead) || this.#ahead < 0) throw new RangeError('invalid read-ahead')
     this.#max = Math.max(options.cacheChunks ?? 16, this.#ahead + 2)
     this.size = index.size
+    this.#prefetch = new SequentialPrefetch(index, this.size, this.#ahead, (i) => this.#chunk(i))
   }
 
   /** The decoded, verified chunk `i` (cached). */
@@ -92,19 +93,7 @@ export class PooledIndexReadAt implements ReadAt {
 
   async read(buf: Uint8Array, position: number): Promise<number> {
     if (!Number.isSafeInteger(position) || position < 0) throw new RangeError(`bad position ${position}`)
-    if (position !== this.#lastEnd) this.#prefetched = -1
-    else if (this.#ahead > 0 && buf.length > 0) {
-      const hit = this.#index.chunkFromOffset(Math.min(position + buf.length, this.size - 1))
-      if (hit !== undefined) {
-        const last = Math.min(hit.index + this.#ahead, this.#index.count - 1)
-        for (let i = Math.max(hit.index + 1, this.#prefetched + 1); i <= last; i++) {
-          // errors surface when the chunk is really read
-          this.#chunk(i).catch(() => {})
-        }
-        if (last > this.#prefetched) this.#prefetched = last
-      }
-    }
-    this.#lastEnd = position + buf.length
+    this.#prefetch.note(position, buf.length)
     let done = 0
     while (done < buf.length) {
       const hit = this.#index.chunkFromOffset(position + done)

@@ -9,6 +9,7 @@ import { webcrypto } from 'node:crypto'
 import type { ReadAt } from '@pxar/codec'
 import type { ChunkIndex, IndexReadAt } from '@pxar/datastore'
 import { PxarError } from '@pxar/format'
+import { SequentialPrefetch } from './sequential-prefetch.ts'
 
 /** Options of {@link ReadAheadReadAt}. */
 export interface ReadAheadOptions {
@@ -33,22 +34,21 @@ export class ReadAheadReadAt implements ReadAt {
   readonly size: number
   readonly #reader: IndexReadAt
   readonly #index: ChunkIndex
-  readonly #ahead: number
   readonly #verify: boolean
   readonly #idKey: Uint8Array | undefined
   /** Verification per decoded chunk object: a chunk fetched again is verified again. */
   readonly #verified = new WeakMap<Uint8Array, Promise<void>>()
-  #lastEnd = -1
-  #prefetched = -1
+  readonly #prefetch: SequentialPrefetch
 
   constructor(reader: IndexReadAt, index: ChunkIndex, options: ReadAheadOptions = {}) {
     this.#reader = reader
     this.#index = index
-    this.#ahead = options.chunks ?? 4
-    if (!Number.isSafeInteger(this.#ahead) || this.#ahead < 0) throw new RangeError('invalid read-ahead')
+    const ahead = options.chunks ?? 4
+    if (!Number.isSafeInteger(ahead) || ahead < 0) throw new RangeError('invalid read-ahead')
     this.#verify = options.verifyDigests ?? false
     this.#idKey = options.idKey
     this.size = reader.size
+    this.#prefetch = new SequentialPrefetch(index, this.size, ahead, (i) => this.#chunk(i))
   }
 
   /** The decoded chunk `i`, verified when asked to. */
@@ -82,19 +82,7 @@ export class ReadAheadReadAt implements ReadAt {
   }
 
   async read(buf: Uint8Array, position: number): Promise<number> {
-    if (position !== this.#lastEnd) this.#prefetched = -1
-    else if (this.#ahead > 0 && buf.length > 0) {
-      const hit = this.#index.chunkFromOffset(Math.min(position + buf.length, this.size - 1))
-      if (hit !== undefined) {
-        const last = Math.min(hit.index + this.#ahead, this.#index.count - 1)
-        for (let i = Math.max(hit.index + 1, this.#prefetched + 1); i <= last; i++) {
-          // errors surface when the chunk is really read
-          this.#chunk(i).catch(() => {})
-        }
-        if (last > this.#prefetched) this.#prefetched = last
-      }
-    }
-    this.#lastEnd = position + buf.length
+    this.#prefetch.note(position, buf.length)
     if (!this.#verify) return this.#reader.read(buf, position)
     // copy from the verified chunk objects themselves (a re-fetch would be a different object)
     let done = 0
